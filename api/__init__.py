@@ -1,0 +1,1 @@
+"""The GraphQL API: core types plus what plugins contribute, served at /graphql."""

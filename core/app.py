@@ -1,0 +1,106 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, has_request_context, render_template, request
+from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFProtect
+
+from core import logs
+from core.config import load_config
+from core.db import db
+from core.identity import auth
+from core.plugins import plugins
+
+csrf = CSRFProtect()
+babel = Babel()
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+
+def _select_locale() -> str:
+    """Chinese first; the `lang` cookie (set by /lang/<code>) switches. CLI and tasks: Chinese."""
+    wanted = request.cookies.get("lang", "") if has_request_context() else ""
+    return wanted if wanted in current_app.config["QI_LANGUAGES"] else "zh_CN"
+
+
+def _default_instance_path() -> str:
+    return os.environ.get("QI_INSTANCE_PATH") or str(Path(__file__).resolve().parent.parent / "instance")
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None, *, extra_plugins: Iterable[object] = ()
+) -> Flask:
+    """Build the platform. `config` overrides what the environment says; `extra_plugins` are
+    registered beside the entry-point plugins (tests use it to add a plugin for one app)."""
+    instance_path = Path((config or {}).get("INSTANCE_PATH") or _default_instance_path())
+    app = Flask("core", instance_path=str(instance_path))
+    app.config.update(load_config(instance_path, overrides=config))
+    logs.init_app(app)
+
+    db.init_app(app)
+    auth.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=_select_locale,
+        default_translation_directories=str(TRANSLATIONS_DIR),
+    )
+    plugins.init_app(app, extra_plugins)
+
+    from api.view import init_app as init_graphql
+    from core.identity.views import bp as identity_bp
+    from core.web.views import bp as web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(identity_bp)
+    for batch in plugins.manager_for(app).hook.register_blueprints():
+        for blueprint in batch:
+            app.register_blueprint(blueprint)
+    init_graphql(app, csrf)
+
+    from core.cli import register_commands
+
+    register_commands(app)
+    _register_error_pages(app)
+    app.after_request(_security_headers)
+
+    @app.context_processor
+    def _globals() -> dict[str, Any]:
+        from core.identity.labels import role_label
+
+        return {
+            "platform_name": app.config["QI_PLATFORM_NAME"],
+            "role_label": role_label,
+            "get_locale": get_locale,
+        }
+
+    return app
+
+
+def _security_headers(response):  # type: ignore[no-untyped-def]
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.path != "/graphql":  # GraphiQL (development only) loads its own scripts
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+        )
+    return response
+
+
+def _register_error_pages(app: Flask) -> None:
+    def page(code: int):  # type: ignore[no-untyped-def]
+        def handler(_err):  # type: ignore[no-untyped-def]
+            return render_template("error.html", code=code), code
+
+        return handler
+
+    for code in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(code, page(code))

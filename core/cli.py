@@ -1,0 +1,128 @@
+"""The `qi` command: `qi db upgrade`, `qi create-admin`, `qi demo`, `qi export-schema`, `qi run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import func, select
+
+from core import migrate
+from core.db import db
+from core.errors import InvalidInput
+from core.identity import service
+from core.identity.models import Role, User
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "graphql" / "schema.graphql"
+
+
+def _create_app():  # type: ignore[no-untyped-def]
+    from core.app import create_app
+
+    return create_app()
+
+
+def _fail_on_invalid(exc: InvalidInput) -> None:
+    for problem in exc.problems:
+        click.echo(f"  {problem.field}: {problem.message}", err=True)
+    raise SystemExit(1)
+
+
+@click.group("db", help="Database migrations.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Migrate the database to the newest revision (or --revision).")
+@click.option("--revision", default="head")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    migrate.upgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"database at {migrate.current_revision(current_app.config['DATABASE_URL'])}")
+
+
+@db_group.command("downgrade", help="Step the database back to --revision.")
+@click.option("--revision", required=True)
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    migrate.downgrade(current_app.config["DATABASE_URL"], revision)
+
+
+@db_group.command("current", help="Print the database's revision.")
+@with_appcontext
+def db_current() -> None:
+    click.echo(migrate.current_revision(current_app.config["DATABASE_URL"]) or "(empty)")
+
+
+def _create_staff(role: Role, display_name: str, email: str | None, phone: str | None,
+                  password: str) -> User:
+    try:
+        return service.create_user(display_name=display_name, password=password, roles=[role],
+                                   email=email, phone=phone, audit_action="user.create_staff")
+    except InvalidInput as exc:
+        _fail_on_invalid(exc)
+        raise
+
+
+@click.command("create-admin", help="Create a system administrator (the first one, or more).")
+@click.option("--name", "display_name", default="系统管理员", show_default=True)
+@click.option("--email")
+@click.option("--phone")
+@click.password_option()
+@with_appcontext
+def create_admin(display_name: str, email: str | None, phone: str | None, password: str) -> None:
+    user = _create_staff(Role.SYSADMIN, display_name, email, phone, password)
+    click.echo(f"system administrator #{user.id} created")
+
+
+@click.command("create-user", help="Create an operator or regulator account (a system admin's act).")
+@click.option("--role", type=click.Choice([Role.OPERATOR.value, Role.REGULATOR.value]), required=True)
+@click.option("--name", "display_name", required=True)
+@click.option("--email")
+@click.option("--phone")
+@click.password_option()
+@with_appcontext
+def create_user(role: str, display_name: str, email: str | None, phone: str | None,
+                password: str) -> None:
+    user = _create_staff(Role(role), display_name, email, phone, password)
+    click.echo(f"{role} #{user.id} created")
+
+
+@click.command("demo", help="Load the demo data set and print its logins.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@with_appcontext
+def demo(if_empty: bool) -> None:
+    from core.demo import load_demo
+
+    if if_empty and db.session.scalar(select(func.count()).select_from(User)):
+        click.echo("database not empty: demo data not loaded")
+        return
+    for line in load_demo():
+        click.echo(line)
+
+
+@click.command("export-schema", help="Write the GraphQL SDL to graphql/schema.graphql.")
+@click.option("--output", type=click.Path(path_type=Path), default=SCHEMA_PATH, show_default=True)
+@with_appcontext
+def export_schema(output: Path) -> None:
+    output.write_text(schema_sdl(current_app))
+    click.echo(f"wrote {output}")
+
+
+def schema_sdl(app: Flask) -> str:
+    from graphql import lexicographic_sort_schema, print_schema
+
+    from api.view import current_schema
+
+    schema = current_schema(app)._schema
+    return print_schema(lexicographic_sort_schema(schema)) + "\n"
+
+
+def register_commands(app: Flask) -> None:
+    for command in (db_group, create_admin, create_user, demo, export_schema):
+        app.cli.add_command(command)
+
+
+main = FlaskGroup(create_app=_create_app, help="QI One-Stop platform commands.")

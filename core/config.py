@@ -1,0 +1,129 @@
+"""Configuration read from the environment when the app is created (never at import time).
+
+Every setting has a default fit for the embedded single-machine setup (`make run`); production
+(`QI_ENV=production`) refuses to start on settings that would be unsafe there.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# R-G-07: a platform name must not claim national scope.
+FORBIDDEN_NAME_PARTS = ("国家", "中国", "全国")
+DEFAULT_PLATFORM_NAME = "佛山市质量基础设施“一站式”服务平台"
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the app refuses to start."""
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], key: str, default: bool = False) -> bool:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(env: Mapping[str, str], instance_path: Path, production: bool) -> str:
+    key = env.get("SECRET_KEY", "")
+    if key:
+        if production and len(key) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+        return key
+    if production:
+        raise ConfigError("SECRET_KEY must be set in production")
+    # Development: generate once and keep it, so sessions survive restarts.
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def check_platform_name(name: str) -> None:
+    """R-G-07: refuse a platform name containing 国家, 中国 or 全国."""
+    for part in FORBIDDEN_NAME_PARTS:
+        if part in name:
+            raise ConfigError(
+                f"QI_PLATFORM_NAME 不得含有“{part}”(R-G-07): 平台名称应为“地区+行业+质量基础设施"
+                f"一站式服务平台”"
+            )
+
+
+def load_config(
+    instance_path: Path, env: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Build the Flask config mapping from the environment, then apply `overrides`."""
+    env = os.environ if env is None else env
+    overrides = dict(overrides or {})
+    qi_env = str(overrides.get("QI_ENV", env.get("QI_ENV", "development")))
+    if qi_env not in {"development", "production"}:
+        raise ConfigError(f"QI_ENV must be development or production, got {qi_env!r}")
+    production = qi_env == "production"
+
+    default_db = f"sqlite:///{instance_path / 'qi.db'}"
+    default_storage = f"file://{instance_path / 'storage'}"
+    cfg: dict[str, Any] = {
+        "QI_ENV": qi_env,
+        "DEBUG": _bool(env, "FLASK_DEBUG") or _bool(env, "QI_DEBUG"),
+        "DATABASE_URL": env.get("DATABASE_URL") or default_db,
+        "STORAGE_URL": env.get("STORAGE_URL") or default_storage,
+        "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", ""),
+        "QI_PLATFORM_NAME": env.get("QI_PLATFORM_NAME") or DEFAULT_PLATFORM_NAME,
+        # Identity (SECURITY.md 5-8); every number configurable.
+        "LOGIN_MAX_FAILURES": _int(env, "QI_LOGIN_MAX_FAILURES", 5),
+        "LOGIN_FAILURE_WINDOW_MINUTES": _int(env, "QI_LOGIN_FAILURE_WINDOW_MINUTES", 15),
+        "LOGIN_LOCK_MINUTES": _int(env, "QI_LOGIN_LOCK_MINUTES", 15),
+        "SESSION_IDLE_MINUTES": _int(env, "QI_SESSION_IDLE_MINUTES", 30),
+        "PASSWORD_MIN_LENGTH": _int(env, "QI_PASSWORD_MIN_LENGTH", 8),
+        "PASSWORD_MIN_CLASSES": _int(env, "QI_PASSWORD_MIN_CLASSES", 2),
+        "API_TOKEN_DEFAULT_DAYS": _int(env, "QI_API_TOKEN_DEFAULT_DAYS", 90),
+        "API_TOKEN_MAX_DAYS": _int(env, "QI_API_TOKEN_MAX_DAYS", 365),
+        # GraphQL guard rails (SECURITY.md 11).
+        "GRAPHQL_MAX_DEPTH": _int(env, "QI_GRAPHQL_MAX_DEPTH", 10),
+        "GRAPHQL_MAX_ALIASES": _int(env, "QI_GRAPHQL_MAX_ALIASES", 15),
+        "GRAPHQL_MAX_TOKENS": _int(env, "QI_GRAPHQL_MAX_TOKENS", 2000),
+        # Uploads (SECURITY.md 1): the body limit is a little over the file limit for form fields.
+        "UPLOAD_MAX_BYTES": _int(env, "QI_UPLOAD_MAX_MB", 20) * 1024 * 1024,
+        "MAX_FORM_PARTS": _int(env, "QI_MAX_FORM_PARTS", 50),
+        # Flask / cookies (SECURITY.md 8).
+        "SESSION_COOKIE_NAME": "qi_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": production,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session does
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "QI_LANGUAGES": ["zh_CN", "en"],
+    }
+    cfg.update(overrides)
+    cfg["MAX_CONTENT_LENGTH"] = cfg.get("MAX_CONTENT_LENGTH") or cfg["UPLOAD_MAX_BYTES"] + 256 * 1024
+    if "SECRET_KEY" not in cfg:
+        cfg["SECRET_KEY"] = _secret_key(env, instance_path, production)
+
+    check_platform_name(cfg["QI_PLATFORM_NAME"])
+    if production:
+        if cfg["DEBUG"]:
+            raise ConfigError("debug mode must be off in production (unset FLASK_DEBUG/QI_DEBUG)")
+        if not cfg.get("SECRET_KEY"):
+            raise ConfigError("SECRET_KEY must be set in production")
+    return cfg

@@ -1,0 +1,78 @@
+"""Errors a user can fix. Services raise them; web views show `message`, GraphQL returns them as
+typed data with the stable `code` (ARCHITECTURE.md "errors as data")."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class ErrorCode(enum.StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    REQUIRED = "REQUIRED"
+    DUPLICATE = "DUPLICATE"
+    PASSWORD_TOO_SHORT = "PASSWORD_TOO_SHORT"
+    PASSWORD_TOO_LONG = "PASSWORD_TOO_LONG"
+    PASSWORD_TOO_SIMPLE = "PASSWORD_TOO_SIMPLE"
+    PASSWORD_TOO_COMMON = "PASSWORD_TOO_COMMON"
+    AUTHENTICATION_FAILED = "AUTHENTICATION_FAILED"
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    NOT_FOUND = "NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one input field."""
+
+    code: ErrorCode
+    message: str
+    field: str | None = None
+
+
+class DomainError(Exception):
+    """A refusal the user can understand and act on; nothing was changed."""
+
+    code: ErrorCode = ErrorCode.INVALID_INPUT
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(DomainError):
+    """One or more fields are wrong; every problem is listed, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        first = problems[0]
+        super().__init__(first.message, code=first.code, field=first.field)
+        self.problems = problems
+
+
+class AuthenticationFailed(DomainError):
+    code = ErrorCode.AUTHENTICATION_FAILED
+
+
+class AccountLocked(DomainError):
+    code = ErrorCode.ACCOUNT_LOCKED
+
+    def __init__(self, message: str, *, until: datetime):
+        super().__init__(message)
+        self.until = until
+
+
+class NotAuthenticated(DomainError):
+    code = ErrorCode.NOT_AUTHENTICATED
+
+
+class PermissionDenied(DomainError):
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND

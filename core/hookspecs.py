@@ -1,0 +1,54 @@
+"""The hooks a category plugin can implement.
+
+Every hook is called with keyword arguments only and returns data, never performs side effects.
+A plugin implements a hook by decorating a module-level function with `hookimpl` and naming the
+module in the `qi_onestop.plugins` entry point group. `docs/plugins.md` documents each hook with
+its exact signature; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from flask import Blueprint
+
+    from core.categories import Category
+
+PROJECT = "qi_onestop"
+ENTRY_POINT_GROUP = "qi_onestop.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_categories() -> list[Category]:
+    """Return the service categories this plugin provides (code, names, quota group)."""
+    ...  # a spec has no body; pluggy never calls it
+
+
+@hookspec
+def graphql_query_types() -> list[type[Any]]:
+    """Return strawberry types whose fields are merged into the root `Query` type."""
+    ...
+
+
+@hookspec
+def graphql_mutation_types() -> list[type[Any]]:
+    """Return strawberry types whose fields are merged into the root `Mutation` type."""
+    ...
+
+
+@hookspec
+def graphql_extra_types() -> list[type[Any]]:
+    """Return strawberry types the schema must include though no root field names them."""
+    ...
+
+
+@hookspec
+def register_blueprints() -> list[Blueprint]:
+    """Return Flask blueprints to mount (one per plugin, named after the plugin)."""
+    ...

@@ -1,0 +1,7 @@
+"""Imports every model module so that `metadata` is complete (migrations and the drift test)."""
+
+from core.audit import models as _audit  # noqa: F401
+from core.db import Base
+from core.identity import models as _identity  # noqa: F401
+
+metadata = Base.metadata

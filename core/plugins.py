@@ -1,0 +1,64 @@
+"""The plugin manager, built inside the app factory (never at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pluggy
+from flask import Flask, current_app
+
+from core import hookspecs
+from core.categories import Category
+
+
+class PluginError(RuntimeError):
+    """A plugin is broken (bad hook, duplicate category); the app refuses to start."""
+
+
+def build_plugin_manager(extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
+    """Load every plugin of the entry point group plus `extra_plugins`, then validate hooks."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    pm.check_pending()  # a misspelt hook name fails loudly here
+    return pm
+
+
+def collect_categories(pm: pluggy.PluginManager) -> dict[str, Category]:
+    """All categories by code, refusing two plugins claiming the same code."""
+    found: dict[str, Category] = {}
+    for batch in pm.hook.register_categories():
+        for category in batch:
+            if category.code in found:
+                raise PluginError(f"two plugins register the category {category.code!r}")
+            found[category.code] = category
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].sort_order, kv[0])))
+
+
+class Plugins:
+    """Access to the app's plugin manager and what the plugins declared."""
+
+    _key = "qi.plugins"
+
+    def init_app(self, app: Flask, extra_plugins: Iterable[object] = ()) -> None:
+        app.extensions[self._key] = build_plugin_manager(extra_plugins)
+
+    def manager_for(self, app: Flask) -> pluggy.PluginManager:
+        return app.extensions[self._key]
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        return self.manager_for(current_app)
+
+    def categories(self) -> dict[str, Category]:
+        # Computed per call: a plugin registered in a test shows up at once.
+        return collect_categories(self.pm)
+
+    def plugin_names(self) -> list[str]:
+        return sorted(name for name, _p in self.pm.list_name_plugin() if name)
+
+
+
+plugins = Plugins()

@@ -1,0 +1,219 @@
+"""Shared pytest fixtures for the platform's tests and for third-party plugins' tests.
+
+Use from a conftest: `pytest_plugins = ["core.testing"]`.
+
+The database is real: SQLite by default, PostgreSQL when `TEST_DATABASE_URL` names one. It is
+migrated once per run with Alembic (so every test also exercises the migrations); each test then
+gets a clean copy (SQLite: a copy of the migrated file; PostgreSQL: every table truncated after
+the test). Under `CI=true` a missing server fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from core import migrate
+from core.db import make_engine
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+TEST_PASSWORD = "Qi-test-2026"
+
+
+def need_server(what: str, reason: str) -> None:
+    """Skip a test whose server is missing, except in CI, where that is a failure."""
+    message = f"{what} unavailable: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true: a missing server is a failure)")
+    pytest.skip(message)
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database migrated to head once per run: a template file (SQLite) or the server's."""
+    pg = _postgres_url()
+    if pg:
+        try:
+            _reset_postgres(pg)
+        except Exception as exc:  # the server is down or refuses us
+            need_server("PostgreSQL", str(exc))
+        migrate.upgrade(pg)
+        return pg
+    template = tmp_path_factory.mktemp("db") / "template.sqlite"
+    migrate.upgrade(f"sqlite:///{template}")
+    return f"sqlite:///{template}"
+
+
+def _truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            tables = conn.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )).scalars().all()
+            if tables:
+                names = ", ".join(f'"{t}"' for t in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
+    """A clean, migrated database for one test."""
+    if migrated_database.startswith("sqlite:///"):
+        copy = tmp_path / "test.sqlite"
+        shutil.copyfile(migrated_database.removeprefix("sqlite:///"), copy)
+        yield f"sqlite:///{copy}"
+        return
+    yield migrated_database
+    _truncate_all(migrated_database)
+
+
+@pytest.fixture
+def postgres_url(database_url: str) -> str:
+    """For tests that prove something only PostgreSQL can show (row locks, triggers)."""
+    if not database_url.startswith("postgresql"):
+        need_server("PostgreSQL", "set TEST_DATABASE_URL=postgresql://…")
+    return database_url
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    """The config overrides every test app starts from; a test may change it before `app`."""
+    return {
+        "TESTING": True,
+        "QI_ENV": "development",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret-key-" + "x" * 32,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "STORAGE_URL": f"file://{tmp_path / 'storage'}",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    from core.app import create_app
+    from core.db import db
+
+    application = create_app(app_config)
+    application.test_client_class = IsolatedClient
+    with application.app_context():
+        yield application
+        db.session.close()
+        db.engine.dispose()
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own application context, as in production.
+
+    The `app` fixture keeps an app context open for the test body; Flask would reuse it for
+    requests, sharing `g` (and so Flask-Login's cached user and the DB session) between
+    requests and hiding bugs. Running each request in an empty contextvars context prevents it.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., Any]:
+    """Create a user with `roles` and the test password; returns the User."""
+    from core.identity import service
+    from core.identity.models import Role
+
+    counter = iter(range(1, 10_000))
+
+    def factory(*roles: Role, name: str = "测试用户", email: str | None = None,
+                phone: str | None = None, password: str = TEST_PASSWORD) -> Any:
+        n = next(counter)
+        return service.create_user(
+            display_name=name, password=password, roles=roles or (Role.ENTERPRISE,),
+            email=email or f"user{n}@example.cn", phone=phone,
+        )
+
+    return factory
+
+
+class GraphQLClient:
+    """Posts GraphQL over the test client, sending the CSRF token the way a browser app would."""
+
+    def __init__(self, client: FlaskClient):
+        self.client = client
+
+    def csrf_token(self) -> str:
+        body = self.client.post("/graphql", json={"query": "{ csrfToken }"}).get_json()
+        return body["data"]["csrfToken"]
+
+    def __call__(self, query: str, variables: dict[str, Any] | None = None, *,
+                 headers: dict[str, str] | None = None, csrf: bool = True) -> dict[str, Any]:
+        all_headers = dict(headers or {})
+        if csrf and "Authorization" not in all_headers:
+            all_headers["X-CSRFToken"] = self.csrf_token()
+        response = self.client.post("/graphql", json={"query": query, "variables": variables or {}},
+                                    headers=all_headers)
+        body = response.get_json()
+        assert body is not None, f"no JSON from /graphql ({response.status_code})"
+        body["_status"] = response.status_code
+        return body
+
+
+@pytest.fixture
+def gql(client: FlaskClient) -> GraphQLClient:
+    return GraphQLClient(client)
+
+
+@pytest.fixture
+def register_plugin(app: Flask) -> Iterator[Callable[[object], object]]:
+    """Register plugins into the app for one test; they are removed afterwards.
+
+    The GraphQL schema is recomposed so the plugin's types appear, and composed again without
+    them at the end.
+    """
+    from api.view import reset_schema
+    from core.plugins import plugins
+
+    pm = plugins.manager_for(app)
+    added: list[object] = []
+
+    def register(plugin: object) -> object:
+        pm.register(plugin)
+        pm.check_pending()
+        added.append(plugin)
+        reset_schema(app)
+        return plugin
+
+    yield register
+    for plugin in added:
+        pm.unregister(plugin)
+    reset_schema(app)

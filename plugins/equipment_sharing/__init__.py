@@ -1,0 +1,17 @@
+"""设备共享/实验室共享 (Equipment and laboratory sharing): 仪器设备与实验室共享服务."""
+
+from core.categories import Category, QuotaGroup
+from core.hookspecs import hookimpl
+
+CATEGORY = Category(
+    code="equipment_sharing",
+    name_zh="设备共享/实验室共享",
+    name_en="Equipment and laboratory sharing",
+    quota_group=QuotaGroup.B,
+    sort_order=50,
+)
+
+
+@hookimpl
+def register_categories() -> list[Category]:
+    return [CATEGORY]

@@ -1,0 +1,17 @@
+"""知识产权 (Intellectual property): 商标、专利代理与知识产权服务."""
+
+from core.categories import Category, QuotaGroup
+from core.hookspecs import hookimpl
+
+CATEGORY = Category(
+    code="ip",
+    name_zh="知识产权",
+    name_en="Intellectual property",
+    quota_group=QuotaGroup.B,
+    sort_order=40,
+)
+
+
+@hookimpl
+def register_categories() -> list[Category]:
+    return [CATEGORY]

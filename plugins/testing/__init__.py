@@ -1,0 +1,17 @@
+"""检验检测 (Inspection and testing): 产品检验检测服务."""
+
+from core.categories import Category, QuotaGroup
+from core.hookspecs import hookimpl
+
+CATEGORY = Category(
+    code="testing",
+    name_zh="检验检测",
+    name_en="Inspection and testing",
+    quota_group=QuotaGroup.A,
+    sort_order=20,
+)
+
+
+@hookimpl
+def register_categories() -> list[Category]:
+    return [CATEGORY]
