@@ -119,7 +119,8 @@ class LogoutSuccess:
 
 @strawberry.type
 class IssueApiTokenSuccess:
-    token: str = strawberry.field(description="The secret, shown this once. Send it as `Authorization: Bearer`.")
+    token: str = strawberry.field(
+        description="The secret, shown this once. Send it as `Authorization: Bearer`.")
     api_token: ApiTokenType
 
 

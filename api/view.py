@@ -47,6 +47,7 @@ def _view(app: Flask) -> Any:
 
 
 def init_app(app: Flask, csrf: CSRFProtect) -> None:
+    current_schema(app)  # compose now, so a plugin's schema collision stops start-up
     def graphql() -> Response:
         return _view(current_app)()
 

@@ -204,3 +204,17 @@ def test_exported_schema_matches_the_code(app):
     from core.cli import SCHEMA_PATH, schema_sdl
 
     assert Path(SCHEMA_PATH).read_text() == schema_sdl(app), "run `make schema` and commit"
+
+
+def test_front_end_operations_are_valid_against_the_schema(app):
+    """Every document in graphql/operations/ validates against the served schema."""
+    from graphql import parse, validate
+
+    from api.view import current_schema
+
+    folder = Path(__file__).resolve().parent.parent / "graphql" / "operations"
+    files = sorted(folder.glob("*.graphql"))
+    assert files
+    for path in files:
+        errors = validate(current_schema(app)._schema, parse(path.read_text()))
+        assert errors == [], f"{path.name}: {errors}"

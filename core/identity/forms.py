@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, PasswordField, RadioField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from core.identity.models import Role
@@ -19,8 +20,8 @@ class RegisterForm(FlaskForm):
     role = RadioField(
         _l("I am"),
         choices=[
-            (Role.ENTERPRISE.value, _l("An enterprise looking for services")),
-            (Role.INSTITUTION_ADMIN.value, _l("A service institution applying to join")),
+            SelectChoice(Role.ENTERPRISE.value, _l("An enterprise looking for services")),
+            SelectChoice(Role.INSTITUTION_ADMIN.value, _l("A service institution applying to join")),
         ],
         default=Role.ENTERPRISE.value,
         validators=[DataRequired()],

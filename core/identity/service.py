@@ -399,7 +399,8 @@ def issue_token(user: User, *, name: str, days: int | None = None) -> tuple[ApiT
     """Create a personal API token; the plain token is returned once and never stored."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise InvalidInput([Problem(ErrorCode.REQUIRED, _("Give the token a name of 1 to 100 characters."), "name")])
+        raise InvalidInput([Problem(
+            ErrorCode.REQUIRED, _("Give the token a name of 1 to 100 characters."), "name")])
     days = _cfg("API_TOKEN_DEFAULT_DAYS") if days is None else days
     if not 1 <= days <= _cfg("API_TOKEN_MAX_DAYS"):
         raise InvalidInput([Problem(

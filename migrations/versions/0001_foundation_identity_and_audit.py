@@ -1,7 +1,7 @@
 """foundation: identity and audit
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21
 
 The audit table is append-only: triggers refuse UPDATE and DELETE (SECURITY.md 15).
