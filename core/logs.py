@@ -14,7 +14,7 @@ from core.audit.service import sanitize_text
 class OneLineFormatter(logging.Formatter):
     """Development format: the message on one line; a traceback, if any, follows as usual."""
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+    def formatMessage(self, record: logging.LogRecord) -> str:
         return sanitize_text(super().formatMessage(record), 10_000)
 
 
