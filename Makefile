@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 messages: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -q -d core/translations
+	$(BIN)/pybabel compile -d core/translations
 
 setup: $(STAMP) messages
 

@@ -20,11 +20,12 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from api.categories import CategoryQuery
+from api.documents import DocumentMutation, DocumentQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.security import CsrfForCookieMutations
 
-CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery)
-CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation,)
+CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery)
+CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation)
 
 
 class SchemaCollision(RuntimeError):

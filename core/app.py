@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, has_request_context, render_template, request
-from flask_babel import Babel, get_locale
-from flask_wtf.csrf import CSRFProtect
+from flask_babel import get_locale
 
 from core import logs
 from core.config import load_config
 from core.db import db
+from core.documents import storage as document_storage
+from core.extensions import babel, csrf
 from core.identity import auth
 from core.plugins import plugins
-
-csrf = CSRFProtect()
-babel = Babel()
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 
@@ -44,6 +42,7 @@ def create_app(
     logs.init_app(app)
 
     db.init_app(app)
+    document_storage.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)
     babel.init_app(
@@ -54,11 +53,13 @@ def create_app(
     plugins.init_app(app, extra_plugins)
 
     from api.view import init_app as init_graphql
+    from core.documents.views import bp as documents_bp
     from core.identity.views import bp as identity_bp
     from core.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(identity_bp)
+    app.register_blueprint(documents_bp)
     for batch in plugins.manager_for(app).hook.register_blueprints():
         for blueprint in batch:
             app.register_blueprint(blueprint)

@@ -103,6 +103,10 @@ def load_config(
         # Uploads (SECURITY.md 1): the body limit is a little over the file limit for form fields.
         "UPLOAD_MAX_BYTES": _int(env, "QI_UPLOAD_MAX_MB", 20) * 1024 * 1024,
         "MAX_FORM_PARTS": _int(env, "QI_MAX_FORM_PARTS", 50),
+        "UPLOAD_URL_MINUTES": _int(env, "QI_UPLOAD_URL_MINUTES", 10),
+        # Documents: the "expiring" warning window and the orphan sweep's grace period.
+        "CERT_EXPIRING_DAYS": _int(env, "QI_CERT_EXPIRING_DAYS", 30),
+        "STORAGE_SWEEP_GRACE_HOURS": _int(env, "QI_STORAGE_SWEEP_GRACE_HOURS", 24),
         # Flask / cookies (SECURITY.md 8).
         "SESSION_COOKIE_NAME": "qi_session",
         "SESSION_COOKIE_HTTPONLY": True,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from flask import Blueprint
 
     from core.categories import Category
+    from core.documents.service import ExpiryReminder
 
 PROJECT = "qi_onestop"
 ENTRY_POINT_GROUP = "qi_onestop.plugins"
@@ -51,4 +52,10 @@ def graphql_extra_types() -> list[type[Any]]:
 @hookspec
 def register_blueprints() -> list[Blueprint]:
     """Return Flask blueprints to mount (one per plugin, named after the plugin)."""
+    ...
+
+
+@hookspec
+def certificates_expiring(reminders: list[ExpiryReminder]) -> None:
+    """Receive the day's certificate-expiry reminders (notification plugins deliver them)."""
     ...

