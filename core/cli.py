@@ -120,8 +120,43 @@ def schema_sdl(app: Flask) -> str:
     return print_schema(lexicographic_sort_schema(schema)) + "\n"
 
 
+@click.group("storage", help="Object storage maintenance.")
+def storage_group() -> None:
+    pass
+
+
+@storage_group.command("sweep", help="Delete stored objects that no document refers to.")
+@click.option("--grace-hours", type=int, default=None,
+              help="Keep orphans younger than this (default: STORAGE_SWEEP_GRACE_HOURS, 24).")
+@click.option("--dry-run", is_flag=True, help="List what would be deleted, delete nothing.")
+@with_appcontext
+def storage_sweep(grace_hours: int | None, dry_run: bool) -> None:
+    from datetime import timedelta
+
+    from core.documents.service import sweep_orphans
+
+    hours = current_app.config["STORAGE_SWEEP_GRACE_HOURS"] if grace_hours is None else grace_hours
+    removed = sweep_orphans(older_than=timedelta(hours=hours), dry_run=dry_run)
+    for key in removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {key}")
+    click.echo(f"{len(removed)} orphan object(s) {'found' if dry_run else 'removed'}")
+
+
+@storage_group.command("verify", help="Report documents whose object is missing or altered.")
+@with_appcontext
+def storage_verify() -> None:
+    from core.documents.service import verify_objects
+
+    problems = verify_objects()
+    for p in problems:
+        click.echo(f"document {p.document_id}: {p.problem} ({p.object_key})")
+    click.echo(f"{len(problems)} problem(s)")
+    if problems:
+        raise SystemExit(1)
+
+
 def register_commands(app: Flask) -> None:
-    for command in (db_group, create_admin, create_user, demo, export_schema):
+    for command in (db_group, create_admin, create_user, demo, export_schema, storage_group):
         app.cli.add_command(command)
 
 

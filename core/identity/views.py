@@ -16,6 +16,7 @@ from core.identity.forms import (
     RegisterForm,
 )
 from core.identity.models import Role
+from core.institutions.access import visible_institutions
 from core.web.forms import attach_problems
 from core.web.urls import safe_next
 
@@ -69,18 +70,25 @@ def logout():  # type: ignore[no-untyped-def]
     return redirect(url_for("web.home"))
 
 
-@bp.route("/account", methods=["GET"])
-@login_required
-def account():  # type: ignore[no-untyped-def]
+def _account_page(*, password_form: ChangePasswordForm | None = None,
+                  token_form: IssueTokenForm | None = None, new_token: str | None = None,
+                  status: int = 200):  # type: ignore[no-untyped-def]
     return render_template(
         "identity/account.html",
-        password_form=ChangePasswordForm(),
-        token_form=IssueTokenForm(),
+        password_form=password_form or ChangePasswordForm(),
+        token_form=token_form or IssueTokenForm(),
         empty_form=EmptyForm(),
         tokens=service.user_tokens(current_user),
         sessions=service.live_sessions(current_user),
-        new_token=None,
-    )
+        institutions=visible_institutions(current_user),
+        new_token=new_token,
+    ), status
+
+
+@bp.route("/account", methods=["GET"])
+@login_required
+def account():  # type: ignore[no-untyped-def]
+    return _account_page()
 
 
 @bp.route("/account/password", methods=["POST"])
@@ -96,11 +104,7 @@ def change_password():  # type: ignore[no-untyped-def]
         else:
             flash(_("Password changed. Your other sessions and API tokens have been ended."), "success")
             return redirect(url_for("identity.account"))
-    return render_template(
-        "identity/account.html", password_form=form, token_form=IssueTokenForm(),
-        empty_form=EmptyForm(), tokens=service.user_tokens(current_user),
-        sessions=service.live_sessions(current_user), new_token=None,
-    ), 400
+    return _account_page(password_form=form, status=400)
 
 
 @bp.route("/account/tokens", methods=["POST"])
@@ -116,12 +120,7 @@ def issue_token():  # type: ignore[no-untyped-def]
                                                     days=form.expires_in_days.data)
         except DomainError as exc:
             attach_problems(form, exc, _FIELDS)
-    status = 200 if new_token else 400
-    return render_template(
-        "identity/account.html", password_form=ChangePasswordForm(), token_form=form,
-        empty_form=EmptyForm(), tokens=service.user_tokens(current_user),
-        sessions=service.live_sessions(current_user), new_token=new_token,
-    ), status
+    return _account_page(token_form=form, new_token=new_token, status=200 if new_token else 400)
 
 
 @bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])

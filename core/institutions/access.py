@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from core.db import db
 from core.identity.models import Role, User
-from core.institutions.models import InstitutionStaff, StaffRole
+from core.institutions.models import Institution, InstitutionStaff, StaffRole
 
 STAFF_ROLES = (Role.OPERATOR, Role.REGULATOR)
 
@@ -36,6 +36,9 @@ def can_manage_institution(user: User | None, institution_id: int) -> bool:
     return staff_role(user, institution_id) is StaffRole.ADMIN
 
 
-def institutions_of(user: User) -> list[int]:
-    return list(db.session.scalars(
-        select(InstitutionStaff.institution_id).where(InstitutionStaff.user_id == user.id)))
+def visible_institutions(user: User) -> list[Institution]:
+    """Every institution for platform staff; one's own for an institution's admin or agent."""
+    query = select(Institution).order_by(Institution.id)
+    if not is_platform_staff(user):
+        query = query.join(InstitutionStaff).where(InstitutionStaff.user_id == user.id)
+    return list(db.session.scalars(query))
