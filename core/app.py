@@ -37,7 +37,8 @@ def create_app(
     """Build the platform. `config` overrides what the environment says; `extra_plugins` are
     registered beside the entry-point plugins (tests use it to add a plugin for one app)."""
     instance_path = Path((config or {}).get("INSTANCE_PATH") or _default_instance_path())
-    app = Flask("core", instance_path=str(instance_path))
+    # static_folder=None: the web blueprint serves /static; an app-level route would shadow it.
+    app = Flask("core", instance_path=str(instance_path), static_folder=None)
     app.config.update(load_config(instance_path, overrides=config))
     logs.init_app(app)
 

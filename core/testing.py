@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextvars
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -131,8 +134,43 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
+def compile_catalogues(directory: Path | None = None) -> list[Path]:
+    """Compile each `messages.po` under `directory` whose `.mo` is missing or older than it.
+
+    The build runs `pybabel compile -d core/translations` and the `.mo` files are not in git;
+    this does the same (fuzzy entries left out, as pybabel does) so that `pytest` alone works on
+    a fresh clone. Each file is written to a temporary name and renamed, so a concurrent test
+    process never reads half a catalogue. Returns the files written.
+    """
+    directory = directory or Path(__file__).resolve().parent / "translations"
+    written: list[Path] = []
+    for po in sorted(directory.glob("*/LC_MESSAGES/*.po")):
+        mo = po.with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        with po.open("rb") as src:
+            catalog = read_po(src, locale=po.parent.parent.name)
+        fd, tmp = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write_mo(out, catalog, use_fuzzy=False)
+            Path(tmp).chmod(0o644)  # mkstemp makes it private; pybabel's output is not
+            os.replace(tmp, mo)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(mo)
+    return written
+
+
+@pytest.fixture(scope="session")
+def compiled_translations() -> list[Path]:
+    """The catalogues compiled once per run if the build (`make messages`) has not done it."""
+    return compile_catalogues()
+
+
 @pytest.fixture
-def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+def app(app_config: dict[str, Any], compiled_translations: list[Path]) -> Iterator[Flask]:
     from core.app import create_app
     from core.db import db
 

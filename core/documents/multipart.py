@@ -9,7 +9,7 @@ to object storage in bounded chunks. Nothing holds the whole file, in memory or 
 from __future__ import annotations
 
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import (
     Data,
@@ -24,6 +24,10 @@ from core.storage import ReadableStream
 
 READ_SIZE = 256 * 1024
 MAX_FIELD_BYTES = 64 * 1024
+#: The decoder refuses any `receive_data` that would take its buffer over MAX_FIELD_BYTES (its
+#: guard against endless part headers), so each read is handed to it in slices this small; the
+#: buffer is drained between slices, leaving at most a boundary's length behind.
+FEED_SIZE = MAX_FIELD_BYTES // 2
 
 
 class StreamingForm:
@@ -38,19 +42,28 @@ class StreamingForm:
         self._decoder = MultipartDecoder(boundary.encode(), max_form_memory_size=MAX_FIELD_BYTES,
                                          max_parts=max_parts)
         self._done = False
+        self._pending = memoryview(b"")  # read from the stream, not yet fed to the decoder
         self.fields: MultiDict[str, str] = MultiDict()
 
     def next_event(self):  # type: ignore[no-untyped-def]
         while True:
-            event = self._decoder.next_event()
+            try:
+                event = self._decoder.next_event()
+            except ValueError as exc:  # malformed, or the body ended inside a part
+                raise BadRequest("malformed or truncated form body") from exc
             if not isinstance(event, NeedData):
                 return event
             if self._done:
                 raise BadRequest("the form body ended early")
-            data = self._stream.read(READ_SIZE)
-            if not data:
-                self._done = True
-            self._decoder.receive_data(data or None)
+            if not self._pending:
+                data = self._stream.read(READ_SIZE)
+                if not data:
+                    self._done = True
+                    self._decoder.receive_data(None)
+                    continue
+                self._pending = memoryview(data)
+            self._decoder.receive_data(self._pending[:FEED_SIZE])  # type: ignore[arg-type]
+            self._pending = self._pending[FEED_SIZE:]
 
     def read_fields_until_file(self) -> File | None:
         """Collect plain fields into `fields` until a file part starts (returned) or the end."""
@@ -65,10 +78,14 @@ class StreamingForm:
 
     def _read_field(self, name: str) -> None:
         parts = []
+        size = 0
         while True:
             event = self.next_event()
             if not isinstance(event, Data):
                 raise BadRequest("malformed form field")
+            size += len(event.data)
+            if size > MAX_FIELD_BYTES:
+                raise RequestEntityTooLarge()
             parts.append(event.data)
             if not event.more_data:
                 break

@@ -41,6 +41,7 @@ from core.storage import (
     InspectingReader,
     ObjectNotFound,
     ReadableStream,
+    Storage,
     StorageError,
     UnsupportedFileType,
     UploadRejected,
@@ -196,6 +197,15 @@ def _storage_down(exc: StorageError) -> StorageUnavailableError:
     return StorageUnavailableError(_("Document storage is unavailable; please try again later."))
 
 
+def _storage() -> Storage:
+    """The app's store; when it cannot be reached (the bucket is ensured on first use), the
+    user gets "storage unavailable" rather than a server error."""
+    try:
+        return get_storage()
+    except StorageError as exc:
+        raise _storage_down(exc) from exc
+
+
 # ---------------------------------------------------------------- storing
 
 
@@ -220,7 +230,7 @@ def store_upload(
         if existing is not None:
             return existing  # a retried post: the first one's document, nothing stored twice
     reader, content_type = _inspect(stream)
-    storage = get_storage()
+    storage = _storage()
     key = storage.new_key(KEY_PREFIX)
     try:
         storage.put_stream(key, reader, content_type=content_type)
@@ -330,7 +340,7 @@ def request_upload(
     `upload_url_for(pending)` builds the app's own upload URL for backends that cannot presign.
     """
     require_manager(actor, institution)
-    storage = get_storage()
+    storage = _storage()
     minutes = current_app.config["UPLOAD_URL_MINUTES"]
     pending = PendingUpload(
         token=secrets.token_urlsafe(32), institution_id=institution.id,
@@ -392,7 +402,11 @@ def confirm_upload(token: str, *, actor: User, sha256: str | None = None) -> Doc
         _close_refused(pending)
         raise UploadRefused(_("The upload link has expired; request a new one."),
                             code=ErrorCode.UPLOAD_EXPIRED, field="uploadId")
-    storage = get_storage()
+    try:
+        storage = _storage()
+    except StorageUnavailableError:
+        db.session.rollback()
+        raise
     try:
         info = storage.stat(pending.object_key)
     except ObjectNotFound as exc:
@@ -520,7 +534,7 @@ def open_for_download(document_id: int, user: User | None) -> tuple[Document, It
     if not is_public(document):
         record_audit("document.download", object_type="document", object_id=document.id, actor=user)
         db.session.commit()
-    storage = get_storage()
+    storage = _storage()
     try:
         chunks = storage.iter_chunks(document.object_key)
         first = next(chunks, b"")

@@ -1,0 +1,1 @@
+"""Browser journeys: the real app in a thread, driven through headless Chromium."""
