@@ -22,10 +22,12 @@ from strawberry.tools import merge_types
 from api.categories import CategoryQuery
 from api.documents import DocumentMutation, DocumentQuery
 from api.identity import IdentityMutation, IdentityQuery
+from api.onboarding import OnboardingMutation, OnboardingQuery
 from api.security import CsrfForCookieMutations
 
-CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery)
-CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation)
+CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery,
+                                       OnboardingQuery)
+CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation, OnboardingMutation)
 
 
 class SchemaCollision(RuntimeError):

@@ -56,11 +56,13 @@ def create_app(
     from api.view import init_app as init_graphql
     from core.documents.views import bp as documents_bp
     from core.identity.views import bp as identity_bp
+    from core.onboarding.views import bp as onboarding_bp
     from core.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
     app.register_blueprint(identity_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(onboarding_bp)
     for batch in plugins.manager_for(app).hook.register_blueprints():
         for blueprint in batch:
             app.register_blueprint(blueprint)
@@ -104,5 +106,5 @@ def _register_error_pages(app: Flask) -> None:
 
         return handler
 
-    for code in (400, 403, 404, 405, 413, 429, 500):
+    for code in (400, 403, 404, 405, 413, 429, 500, 503):
         app.register_error_handler(code, page(code))

@@ -156,7 +156,11 @@ def storage_verify() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (db_group, create_admin, create_user, demo, export_schema, storage_group):
+    from core.notifications.cli import notifications_group
+    from core.workcalendar.cli import calendar_group
+
+    for command in (db_group, create_admin, create_user, demo, export_schema, storage_group,
+                    calendar_group, notifications_group):
         app.cli.add_command(command)
 
 

@@ -104,9 +104,34 @@ def load_config(
         "UPLOAD_MAX_BYTES": _int(env, "QI_UPLOAD_MAX_MB", 20) * 1024 * 1024,
         "MAX_FORM_PARTS": _int(env, "QI_MAX_FORM_PARTS", 50),
         "UPLOAD_URL_MINUTES": _int(env, "QI_UPLOAD_URL_MINUTES", 10),
+        # Onboarding (R-ONB-04, R-ONB-07).
+        "MATERIALS_DEADLINE_WORKING_DAYS": _int(env, "QI_MATERIALS_DEADLINE_WORKING_DAYS", 15),
+        "REMOVAL_LEGACY_DAYS": _int(env, "QI_REMOVAL_LEGACY_DAYS", 30),
         # Documents: the "expiring" warning window and the orphan sweep's grace period.
         "CERT_EXPIRING_DAYS": _int(env, "QI_CERT_EXPIRING_DAYS", 30),
         "STORAGE_SWEEP_GRACE_HOURS": _int(env, "QI_STORAGE_SWEEP_GRACE_HOURS", 24),
+        # Response SLA (R-OPS-03; docs/working-days.md): the service window in Asia/Shanghai
+        # hours, and the non-working-day limit and how it is counted ("daytime" or "elapsed").
+        "SERVICE_WINDOW_START_HOUR": _int(env, "QI_SERVICE_WINDOW_START_HOUR", 8),
+        "SERVICE_WINDOW_END_HOUR": _int(env, "QI_SERVICE_WINDOW_END_HOUR", 18),
+        "SLA_NON_WORKING_DAY_LIMIT_HOURS": _int(env, "QI_SLA_NON_WORKING_DAY_LIMIT_HOURS", 6),
+        "SLA_NON_WORKING_DAY_COUNTING": env.get("QI_SLA_NON_WORKING_DAY_COUNTING") or "daytime",
+        # Notifications (SECURITY.md 16): SMS provider ("log" or "package.module:factory"), the SMS
+        # signature 【…】, SMTP (no SMTP_HOST: e-mail off), outbox retries and the worker's lease.
+        "SMS_PROVIDER": env.get("QI_SMS_PROVIDER") or "log",
+        "SMS_SIGNATURE": env.get("QI_SMS_SIGNATURE") or "佛山企质通",
+        "SMTP_HOST": env.get("QI_SMTP_HOST", ""),
+        "SMTP_PORT": _int(env, "QI_SMTP_PORT", 25),
+        "SMTP_USER": env.get("QI_SMTP_USER", ""),
+        "SMTP_PASSWORD": env.get("QI_SMTP_PASSWORD", ""),
+        "SMTP_FROM": env.get("QI_SMTP_FROM") or "noreply@localhost",
+        "SMTP_STARTTLS": _bool(env, "QI_SMTP_STARTTLS"),
+        "SMTP_TIMEOUT": _int(env, "QI_SMTP_TIMEOUT", 30),
+        "NOTIFY_INLINE_DELIVERY": _bool(env, "QI_NOTIFY_INLINE_DELIVERY", True),
+        "NOTIFY_MAX_ATTEMPTS": _int(env, "QI_NOTIFY_MAX_ATTEMPTS", 20),
+        "NOTIFY_BACKOFF_BASE_SECONDS": _int(env, "QI_NOTIFY_BACKOFF_BASE_SECONDS", 30),
+        "NOTIFY_BACKOFF_MAX_SECONDS": _int(env, "QI_NOTIFY_BACKOFF_MAX_SECONDS", 3600),
+        "NOTIFY_LEASE_SECONDS": _int(env, "QI_NOTIFY_LEASE_SECONDS", 300),
         # Flask / cookies (SECURITY.md 8).
         "SESSION_COOKIE_NAME": "qi_session",
         "SESSION_COOKIE_HTTPONLY": True,

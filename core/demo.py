@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from typing import Any
 
 from core.documents import service as documents
 from core.identity import service
 from core.identity.models import Role, User
-from core.institutions.models import InstitutionStatus, StaffRole
-from core.institutions.service import add_staff, create_institution
+from core.institutions.models import Institution
+from core.institutions.service import create_institution
+from core.onboarding import agents, commitment, profile, workflow
 
 DEMO_PASSWORD = "Foshan#2026"
 
@@ -20,8 +22,6 @@ DEMO_USERS: list[tuple[Role, str, str, str]] = [
     (Role.REGULATOR, "佛山市市场监督管理局 陈立新", "13800000001", "regulator@qi-demo.cn"),
     (Role.OPERATOR, "企质通运维中心 黄晓婷", "13800000002", "operator@qi-demo.cn"),
     (Role.INSTITUTION_ADMIN, "佛山市质量计量监督检测中心 李建国", "13922000001", "lab@qi-demo.cn"),
-    (Role.INSTITUTION_AGENT, "佛山市质量计量监督检测中心 客服 周静", "13922000002",
-     "agent@qi-demo.cn"),
     (Role.INSTITUTION_ADMIN, "佛山市顺德区检测认证有限公司 陈晓峰", "13922000003",
      "cert@qi-demo.cn"),
     (Role.ENTERPRISE, "佛山市顺德区美达电器有限公司 何志强", "13631000001", "buyer@qi-demo.cn"),
@@ -55,33 +55,100 @@ def sample_pdf(title: str) -> bytes:
     return out.getvalue()
 
 
-# institution → (legal name, USCC, status, admin phone, agent phone, documents)
-DEMO_INSTITUTIONS = [
-    ("佛山市质量计量监督检测中心", "12440600455848786R", InstitutionStatus.LIVE, "13922000001",
-     "13922000002", [
-         {"kind": "legal_person_certificate", "certificateNumber": "12440600455848786R",
-          "issuer": "佛山市事业单位登记管理局", "validFrom": date(2023, 6, 1),
-          "validTo": date(2028, 5, 31), "file": "事业单位法人证书.pdf"},
-         {"kind": "cma", "categoryCode": "testing", "certificateNumber": "201919123456",
-          "issuer": "广东省市场监督管理局", "validFrom": date(2024, 3, 1),
-          "validTo": date(2030, 2, 28), "scope": "家用电器安全、电线电缆、五金制品等 326 项参数",
-          "file": "CMA资质认定证书.pdf"},
-         {"kind": "cnas_calibration", "categoryCode": "metrology", "certificateNumber": "CNAS L1234",
-          "issuer": "中国合格评定国家认可委员会", "validFrom": date(2020, 12, 11),
-          "validTo": date(2026, 12, 10), "scope": "长度、热工、力学、电学计量校准",
-          "file": "CNAS校准实验室认可证书.pdf"},
-     ]),
-    ("佛山市顺德区检测认证有限公司", "91440606MA4UHF0X17", InstitutionStatus.DRAFT, "13922000003",
-     None, [
-         {"kind": "business_licence", "certificateNumber": "91440606MA4UHF0X17",
-          "issuer": "佛山市顺德区市场监督管理局", "validFrom": date(2019, 4, 18), "longTerm": True,
-          "file": "营业执照.pdf"},
-         {"kind": "cnca_approval", "categoryCode": "certification",
-          "certificateNumber": "CNCA-R-2021-123", "issuer": "国家认证认可监督管理委员会",
-          "validFrom": date(2021, 9, 1), "validTo": date(2027, 8, 31),
-          "scope": "质量管理体系认证、环境管理体系认证", "file": "认证机构批准书.pdf"},
-     ]),
+# Each demo institution goes through the real onboarding services: profile, categories and
+# advantage items, an invited agent, its documents, the commitment letter, and the application
+# taken as far as `stage` (live: approved by the regulator; screening: in the operator's queue).
+DEMO_INSTITUTIONS: list[dict[str, Any]] = [
+    {
+        "stage": "live", "admin": "13922000001", "agent": ("佛山市质量计量监督检测中心 客服 周静",
+                                                          "13922000002"),
+        "profile": {
+            "legalName": "佛山市质量计量监督检测中心", "uscc": "12440600455848786R",
+            "institutionType": "public_institution", "legalRepresentative": "李建国",
+            "registeredAddress": "佛山市禅城区季华五路18号", "provinceCode": "440000",
+            "cityCode": "440600", "districtCode": "440604", "contactPhone": "0757-83031234",
+            "contactEmail": "service@fsjl.example.cn", "website": "https://www.fsjl.example.cn",
+            "introduction": "佛山市质量计量监督检测中心是佛山市市场监督管理局直属的公益类事业单位，"
+                            "承担全市计量检定校准、产品质量监督检验和能力验证工作，拥有长度、热工、"
+                            "力学、电学等计量标准装置120余项，检验检测能力覆盖家用电器、电线电缆、"
+                            "五金制品等领域。",
+        },
+        "categories": ["metrology", "testing"], "main": "metrology",
+        "advantages": [("metrology", "计量器具检定校准", "长度、热工、力学、电学计量器具的检定与校准"),
+                       ("testing", "家用电器安全检测", "依据GB 4706系列标准开展家电安全检测"),
+                       ("testing", "电线电缆检测", "依据GB/T 5023、GB/T 19666等标准检测")],
+        "documents": [
+            {"kind": "legal_person_certificate", "certificateNumber": "12440600455848786R",
+             "issuer": "佛山市事业单位登记管理局", "validFrom": date(2023, 6, 1),
+             "validTo": date(2028, 5, 31), "file": "事业单位法人证书.pdf"},
+            {"kind": "cma", "categoryCode": "testing", "certificateNumber": "201919123456",
+             "issuer": "广东省市场监督管理局", "validFrom": date(2024, 3, 1),
+             "validTo": date(2030, 2, 28), "scope": "家用电器安全、电线电缆、五金制品等 326 项参数",
+             "file": "CMA资质认定证书.pdf"},
+            {"kind": "cnas_calibration", "categoryCode": "metrology",
+             "certificateNumber": "CNAS L1234", "issuer": "中国合格评定国家认可委员会",
+             "validFrom": date(2020, 12, 11), "validTo": date(2026, 12, 10),
+             "scope": "长度、热工、力学、电学计量校准", "file": "CNAS校准实验室认可证书.pdf"},
+        ],
+    },
+    {
+        "stage": "screening", "admin": "13922000003", "agent": ("顺德检测认证 客服 梁美玲",
+                                                              "13922000004"),
+        "profile": {
+            "legalName": "佛山市顺德区检测认证有限公司", "uscc": "91440606MA4UHF0X17",
+            "institutionType": "enterprise", "legalRepresentative": "陈晓峰",
+            "registeredAddress": "佛山市顺德区大良街道观绿路4号", "provinceCode": "440000",
+            "cityCode": "440600", "districtCode": "440606", "contactPhone": "0757-22381234",
+            "contactEmail": "service@sdjc.example.cn",
+            "introduction": "佛山市顺德区检测认证有限公司是经国家认证认可监督管理委员会批准的认证机构，"
+                            "主要为顺德家电、家具制造企业提供质量管理体系、环境管理体系认证和产品认证服务，"
+                            "已服务企业400余家。",
+        },
+        "categories": ["certification"], "main": "certification",
+        "advantages": [("certification", "质量管理体系认证", "GB/T 19001-2016 质量管理体系认证"),
+                       ("certification", "环境管理体系认证", "GB/T 24001-2016 环境管理体系认证")],
+        "documents": [
+            {"kind": "business_licence", "certificateNumber": "91440606MA4UHF0X17",
+             "issuer": "佛山市顺德区市场监督管理局", "validFrom": date(2019, 4, 18), "longTerm": True,
+             "file": "营业执照.pdf"},
+            {"kind": "cnca_approval", "categoryCode": "certification",
+             "certificateNumber": "CNCA-R-2021-123", "issuer": "国家认证认可监督管理委员会",
+             "validFrom": date(2021, 9, 1), "validTo": date(2027, 8, 31),
+             "scope": "质量管理体系认证、环境管理体系认证", "file": "认证机构批准书.pdf"},
+        ],
+    },
 ]
+
+
+def _onboard(spec: dict[str, Any], users: dict[str, User]) -> Institution:
+    admin = users[spec["admin"]]
+    institution = create_institution(legal_name=spec["profile"]["legalName"],
+                                     uscc=spec["profile"]["uscc"], admin=admin)
+    profile.update_profile(institution, spec["profile"], actor=admin)
+    profile.set_categories(institution, categories=spec["categories"], main_category=spec["main"],
+                           advantage_items=[{"categoryCode": c, "title": t, "description": d}
+                                            for c, t, d in spec["advantages"]], actor=admin)
+    name, phone = spec["agent"]
+    _invitation, token = agents.invite_agent(institution, display_name=name, phone=phone,
+                                             actor=admin)
+    agents.accept_invitation(token, password=DEMO_PASSWORD, current_user=None)
+    for doc in spec["documents"]:
+        meta = documents.validate_meta(doc, institution)
+        documents.store_upload(institution, meta, io.BytesIO(sample_pdf(f"{doc['kind']} demo")),
+                               filename=str(doc["file"]), actor=admin)
+    letter = commitment.current_version()
+    commitment.sign(institution, signer_name=spec["profile"]["legalRepresentative"],
+                    signer_title="法定代表人", version_id=letter.id, actor=admin, ip="127.0.0.1",
+                    user_agent="qi demo")
+    workflow.transition(institution.id, "submit", actor=admin)
+    operator, regulator = users["13800000002"], users["13800000001"]
+    workflow.transition(institution.id, "start_screening", actor=operator)
+    if spec["stage"] == "live":
+        workflow.transition(institution.id, "pass_screening", actor=operator,
+                            reason="资质、技术能力与服务信誉审查通过")
+        workflow.transition(institution.id, "approve", actor=regulator,
+                            reason="符合入驻条件，同意入驻")
+    return institution
 
 
 def load_demo() -> list[str]:
@@ -92,14 +159,8 @@ def load_demo() -> list[str]:
         users[phone] = service.create_user(display_name=name, password=DEMO_PASSWORD, roles=[role],
                                            email=email, phone=phone, audit_action="user.create_demo")
         lines.append(f"  {role.value:<18} {phone}  {email}  {name}")
-    for name, uscc, status, admin_phone, agent_phone, docs in DEMO_INSTITUTIONS:
-        admin = users[admin_phone]
-        institution = create_institution(legal_name=name, uscc=uscc, admin=admin, status=status)
-        if agent_phone:
-            add_staff(institution, users[agent_phone], StaffRole.AGENT, actor=admin)
-        for doc in docs:
-            meta = documents.validate_meta(doc, institution)
-            documents.store_upload(institution, meta, io.BytesIO(sample_pdf(f"{uscc} demo")),
-                                   filename=str(doc["file"]), actor=admin)
-        lines.append(f"  institution #{institution.id} {name} ({status.value}), {len(docs)} documents")
+    for spec in DEMO_INSTITUTIONS:
+        institution = _onboard(spec, users)
+        lines.append(f"  institution #{institution.id} {institution.legal_name}: {spec['stage']}")
+    lines.append("  agents log in with their mobile number and the same password")
     return lines

@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from flask import Blueprint
 
     from core.categories import Category
     from core.documents.service import ExpiryReminder
+    from core.institutions.models import Institution
+    from core.notifications.channels import NotificationChannel
+    from core.onboarding.eligibility import CheckResult, DocumentRequirement, OpenMatter
 
 PROJECT = "qi_onestop"
 ENTRY_POINT_GROUP = "qi_onestop.plugins"
@@ -56,6 +61,31 @@ def register_blueprints() -> list[Blueprint]:
 
 
 @hookspec
+def required_documents(category: str) -> list[DocumentRequirement]:
+    """Return the qualification documents `category` requires (R-ELIG-02/09); [] for others."""
+    ...
+
+
+@hookspec
+def eligibility_checks(institution: Institution, on: date) -> list[CheckResult]:
+    """Return every result of the plugin's own eligibility checks on day `on` (R-ELIG-10)."""
+    ...
+
+
+@hookspec
+def open_matters(institution: Institution) -> list[OpenMatter]:
+    """Return the institution's matters still open; any of them blocks its exit (R-ONB-06)."""
+    ...
+
+
+@hookspec
 def certificates_expiring(reminders: list[ExpiryReminder]) -> None:
     """Receive the day's certificate-expiry reminders (notification plugins deliver them)."""
+    ...
+
+
+@hookspec
+def notification_channels() -> list[NotificationChannel]:
+    """Return delivery channels (code, send); several plugins may add channels; core merges them
+    by code, later registrations cannot silently replace an existing code."""
     ...

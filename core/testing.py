@@ -131,6 +131,9 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "STORAGE_URL": f"file://{tmp_path / 'storage'}",
+        # A cheap Argon2id for speed; production keeps the RFC 9106 cost.
+        "PASSWORD_HASH_TIME_COST": 1,
+        "PASSWORD_HASH_MEMORY_KIB": 1024,
     }
 
 
@@ -191,6 +194,8 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
+        # Buffered: a streamed body must be read inside the context that produced it.
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

@@ -69,7 +69,8 @@ class Document(Base):
     deleted_at: Mapped[datetime | None]
     deleted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
-    institution: Mapped[Institution] = relationship()
+    # foreign_keys: institution.logo_document_id points back at document (onboarding).
+    institution: Mapped[Institution] = relationship(foreign_keys=[institution_id])
     status_records: Mapped[list[CertificateStatusRecord]] = relationship(
         back_populates="document", order_by="CertificateStatusRecord.effective_on")
 

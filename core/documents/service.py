@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.audit import record_audit, sanitize_text
+from core.clock import local_today
 from core.db import db, utcnow
 from core.documents.kinds import LICENCE_KINDS, get_kind, normalise_number
 from core.documents.models import (
@@ -174,8 +175,11 @@ def require_manager(user: User, institution: Institution) -> None:
         raise PermissionDenied(_("Only the institution's administrator can manage its documents."))
 
 
-def require_operator(user: User) -> None:
+def require_operator(user: User, document: Document) -> None:
     if not user.has_role(Role.OPERATOR):
+        record_audit("document.denied", object_type="document", object_id=document.id,
+                     result="denied", actor=user)  # refusals are audited (SECURITY.md 9)
+        db.session.commit()
         raise PermissionDenied(_("Only the platform operator can do this."))
 
 
@@ -451,7 +455,7 @@ def _close_refused(pending: PendingUpload) -> None:
 
 def set_verification(document: Document, status: Verification, *, reason: str | None,
                      actor: User) -> None:
-    require_operator(actor)
+    require_operator(actor, document)
     reason = _text(reason, 2000)
     if status is Verification.REJECTED and not reason:
         raise InvalidInput([Problem(ErrorCode.REQUIRED, _("Give the reason for rejecting."), "reason")])
@@ -468,7 +472,7 @@ def set_verification(document: Document, status: Verification, *, reason: str | 
 def record_status(document: Document, status: RecordedStatus, *, effective_on: date, source: str,
                   note: str | None, actor: User) -> CertificateStatusRecord:
     """Record a suspension, withdrawal or restoration as an accreditation body published it."""
-    require_operator(actor)
+    require_operator(actor, document)
     source_text = _text(source, 500)
     if not source_text:
         raise InvalidInput([Problem(ErrorCode.REQUIRED,
@@ -501,17 +505,19 @@ def soft_delete(document: Document, *, actor: User) -> None:
 
 
 def status_of(document: Document, on: date | None = None) -> StatusVerdict:
-    on = on or utcnow().date()
+    on = on or local_today()
     return certificate_status(document, on, expiring_days=current_app.config["CERT_EXPIRING_DAYS"])
 
 
 def is_public(document: Document) -> bool:
-    """Public: a current, not rejected certificate of a public kind of a live institution."""
+    """Public: a current, not rejected, valid certificate of a public kind of a live institution
+    (an expired, suspended or withdrawn certificate is not advertised)."""
     kind = get_kind(document.kind)
     return bool(
         kind and kind.public and document.is_current
         and document.verification is not Verification.REJECTED
         and document.institution.is_live
+        and status_of(document).status.usable
     )
 
 
@@ -575,12 +581,18 @@ class ExpiryReminder:
 def expiry_reminders(on: date) -> list[ExpiryReminder]:
     """Current certificates that are expiring within the window or already expired on `on`,
     with the institution admins to tell (R-ELIG-02 keeps them eligible only while valid)."""
-    from core.institutions.models import InstitutionStaff, StaffRole
+    from core.institutions.models import InstitutionStaff, InstitutionStatus, StaffRole
 
-    window_end = on + timedelta(days=current_app.config["CERT_EXPIRING_DAYS"])
-    documents = db.session.scalars(select(Document).where(
+    # Reminders start a window before the end date and stop a window after it, and only for
+    # institutions still applying or live; rejected documents are not reminded of.
+    window = timedelta(days=current_app.config["CERT_EXPIRING_DAYS"])
+    documents = db.session.scalars(select(Document).join(
+        Institution, Institution.id == Document.institution_id).where(
         Document.superseded_by_id.is_(None), Document.deleted_at.is_(None),
-        Document.valid_to.is_not(None), Document.valid_to <= window_end,
+        Document.verification != Verification.REJECTED,
+        Institution.status.in_([InstitutionStatus.DRAFT, InstitutionStatus.LIVE]),
+        Document.valid_to.is_not(None), Document.valid_to <= on + window,
+        Document.valid_to >= on - window,
     ).order_by(Document.valid_to))
     admins: dict[int, tuple[int, ...]] = {}
     reminders = []

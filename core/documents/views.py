@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import (
     Blueprint,
     Response,
@@ -19,6 +21,7 @@ from flask_login import current_user, login_required
 from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
+from core.audit import record_audit
 from core.db import db
 from core.documents import service
 from core.documents.forms import (
@@ -47,10 +50,20 @@ _FIELDS = {"categoryCode": "category_code", "certificateNumber": "certificate_nu
            "validFrom": "valid_from", "validTo": "valid_to", "longTerm": "long_term"}
 
 
+def _deny(object_type: str, object_id: int) -> NoReturn:
+    """Refuse as "not found", auditing the attempt (SECURITY.md 9)."""
+    record_audit("document.access_denied", object_type=object_type, object_id=object_id,
+                 result="denied")
+    db.session.commit()
+    abort(404)
+
+
 def _institution_for_staff(institution_id: int) -> Institution:
     institution = db.session.get(Institution, institution_id)
-    if institution is None or not can_view_institution_private(current_user, institution_id):
+    if institution is None:
         abort(404)
+    if not can_view_institution_private(current_user, institution_id):
+        _deny("institution", institution_id)
     return institution
 
 
@@ -121,7 +134,7 @@ def _visible_document(document_id: int):  # type: ignore[no-untyped-def]
 def detail(document_id: int):  # type: ignore[no-untyped-def]
     document = _visible_document(document_id)
     if not can_view_institution_private(current_user, document.institution_id):
-        abort(404)  # the public sees public certificates on the directory, not this page
+        _deny("document", document.id)  # the public sees public certificates on the directory
     return render_template(
         "documents/detail.html", document=document, kind=get_kind(document.kind),
         history=service.history(document), status=service.status_of(document),

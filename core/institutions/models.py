@@ -7,9 +7,9 @@ owns the status workflow.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, utcnow
@@ -19,7 +19,16 @@ from core.identity.models import User
 class InstitutionStatus(enum.StrEnum):
     DRAFT = "draft"  # applying, not yet approved
     LIVE = "live"  # approved and shown to enterprises (R-ONB-05)
-    REMOVED = "removed"  # exited or cleared; records kept (R-ONB-06/07)
+    REMOVED = "removed"  # cleared by the regulator; records kept (R-ONB-07)
+    EXITED = "exited"  # left voluntarily once its open matters were closed (R-ONB-06)
+
+
+class InstitutionType(enum.StrEnum):
+    ENTERPRISE = "enterprise"  # 企业法人
+    PUBLIC_INSTITUTION = "public_institution"  # 事业单位
+    UNIVERSITY = "university"  # 高校
+    RESEARCH_INSTITUTE = "research_institute"  # 科研院所
+    OTHER = "other"
 
 
 class StaffRole(enum.StrEnum):
@@ -27,8 +36,14 @@ class StaffRole(enum.StrEnum):
     AGENT = "agent"  # online customer-service agent (R-ELIG-05)
 
 
+_APPLYING_OR_LIVE = text("status IN ('draft', 'live')")
+
+
 class Institution(Base):
     __tablename__ = "institution"
+    # One applying or live institution per credit code; removed and exited ones keep theirs.
+    __table_args__ = (Index("uq_institution_active_uscc", "uscc", unique=True,
+                            postgresql_where=_APPLYING_OR_LIVE, sqlite_where=_APPLYING_OR_LIVE),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     legal_name: Mapped[str] = mapped_column(String(200))
@@ -39,6 +54,26 @@ class Institution(Base):
         default=InstitutionStatus.DRAFT,
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # The profile (M Art. 10, 13); completeness is checked by onboarding and assessment item 3.
+    institution_type: Mapped[InstitutionType | None] = mapped_column(
+        Enum(InstitutionType, name="institution_type",
+             values_callable=lambda e: [m.value for m in e]))
+    legal_representative: Mapped[str | None] = mapped_column(String(100))
+    registered_address: Mapped[str | None] = mapped_column(String(300))
+    province_code: Mapped[str | None] = mapped_column(String(6))
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    contact_phone: Mapped[str | None] = mapped_column(String(30))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    introduction: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(String(300))
+    logo_document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document.id", use_alter=True, name="fk_institution_logo_document_id_document"))
+    main_category_code: Mapped[str | None] = mapped_column(String(40))
+    went_live_at: Mapped[datetime | None]
+    service_opening_date: Mapped[date | None]  # assessment cycles count from it (R-ASM-01)
+    status_changed_at: Mapped[datetime | None]
 
     staff: Mapped[list[InstitutionStaff]] = relationship(
         back_populates="institution", cascade="all, delete-orphan")

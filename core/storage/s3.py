@@ -15,9 +15,12 @@ Why the HTTP client is built here: the SDK's default waits 5 minutes to connect 
 times, so a request to an unreachable server would hang a web worker. Here connecting gives up
 after a few seconds and `StorageUnavailable` reaches the caller quickly.
 
-Uploads of unknown length go multipart in `part_size` chunks (SECURITY.md: "put_object with
-unknown length needs part_size; it aborts the multipart upload on error"), one part at a time so
-memory stays at about three parts per upload and an aborted upload leaves no part behind.
+Uploads larger than one part go multipart in `part_size` chunks and any failure aborts the
+multipart upload, so no part is left behind (SECURITY.md: "put_object with unknown length needs
+part_size; it aborts the multipart upload on error"). The parts are sent here rather than by
+`put_object`: two are in flight while the next one is read, so reading the client's upload and
+sending to S3 overlap, yet memory stays at three parts per upload. The SDK's own parallel upload
+queues parts without bound, and its one-at-a-time upload leaves S3 idle while a part is read.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import contextlib
 import io
 import os
 import re
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -34,6 +39,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import certifi
 import urllib3
 from minio import Minio
+from minio.datatypes import Part
 from minio.error import InvalidResponseError, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE
 
@@ -54,6 +60,9 @@ from .streaming import content_disposition
 
 #: Smallest part S3 accepts (5 MiB) is also our default: documents are small, workers are many.
 DEFAULT_PART_SIZE = MIN_PART_SIZE
+#: Parts being sent at once while the next is read: one more would add a part of memory for
+#: little gain (benchmarks/README.md, "Upload").
+PARTS_IN_FLIGHT = 2
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _CONTENT_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
@@ -241,18 +250,56 @@ class S3Storage(Storage):
         validate_key(key)
         if length is not None and length < 0:
             raise ValueError("length must be None or >= 0")
-        reader = _WholeReads(stream, key, length)
+        reader = _PartReader(stream, key, length)
+        headers = {"Content-Type": content_type or "application/octet-stream"}
         with self._errors("upload", key):
-            # minio aborts the multipart upload itself when reading or a part fails.
-            self._client.put_object(
-                self._bucket,
-                key,
-                reader,  # type: ignore[arg-type]  # minio only calls read()
-                length=-1 if length is None else length,
-                content_type=content_type or "application/octet-stream",
-                part_size=self._part_size,
-                num_parallel_uploads=1,
-            )
+            # Two parts decide: a stream that ends within the first is one plain PUT.
+            parts = [reader.read_part(self._part_size)]
+            if len(parts[0]) == self._part_size:
+                parts.append(reader.read_part(self._part_size))
+            if len(parts) == 1 or not parts[1]:
+                self._client._put_object(self._bucket, key, parts[0], headers)  # type: ignore[arg-type]
+            else:
+                self._put_parts(key, reader, headers, parts)
+
+    def _put_parts(
+        self, key: str, reader: _PartReader, headers: dict[str, str], parts: list[bytearray]
+    ) -> None:
+        """Multipart upload of `parts`, then of the rest of `reader`; aborted on any error.
+
+        At most PARTS_IN_FLIGHT parts are being sent while the next one is read, so an upload
+        holds about PARTS_IN_FLIGHT + 1 parts whatever the speeds of the client and of S3.
+        """
+        client, bucket = self._client, self._bucket
+        upload_id = client._create_multipart_upload(bucket, key, dict(headers))
+        etags: list[str] = []
+        in_flight: deque[Future[str]] = deque()
+        try:
+            with ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part") as pool:
+                try:
+                    number = 0
+                    part = parts.pop(0)
+                    while part:
+                        number += 1
+                        if len(in_flight) == PARTS_IN_FLIGHT:
+                            etags.append(in_flight.popleft().result())
+                        in_flight.append(pool.submit(
+                            client._upload_part, bucket, key, part, None, upload_id, number))  # type: ignore[arg-type]
+                        part = parts.pop(0) if parts else reader.read_part(self._part_size)
+                    while in_flight:
+                        etags.append(in_flight.popleft().result())
+                except BaseException:
+                    for future in in_flight:
+                        future.cancel()
+                    raise
+            client._complete_multipart_upload(
+                bucket, key, upload_id, [Part(n, etag) for n, etag in enumerate(etags, 1)])
+        except BaseException:
+            # The caller's error (a cut-off client, an oversize upload) matters more than a
+            # failed abort; S3 lifecycle rules remove an upload left open that way.
+            with contextlib.suppress(Exception):
+                client._abort_multipart_upload(bucket, key, upload_id)
+            raise
 
     def open(self, key: str) -> BinaryIO:
         validate_key(key)
@@ -308,12 +355,13 @@ class S3Storage(Storage):
             )
 
 
-class _WholeReads:
-    """Give minio a full part per `read()` call, and hold a declared length to account.
+class _PartReader:
+    """Read the stream a whole part at a time, and hold a declared length to account.
 
-    minio builds each part by concatenating whatever `read()` returns; a stream that returns small
-    chunks would make that quadratic. Short streams become a `StorageError` instead of the SDK's
-    bare `IOError`. Exceptions from the wrapped stream pass through untouched.
+    Each part is copied once, into a buffer of its final size that goes to the SDK as it is: no
+    concatenation of small reads, no copy to `bytes`. With a declared length no byte beyond it
+    is read, and a short stream becomes a `StorageError`. Exceptions from the wrapped stream
+    pass through untouched.
     """
 
     def __init__(self, stream: ReadableStream, key: str, length: int | None) -> None:
@@ -322,21 +370,29 @@ class _WholeReads:
         self._length = length
         self._count = 0
 
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            size = self._length - self._count if self._length is not None else 2**62
-        buffer = bytearray()
-        while len(buffer) < size:
-            chunk = self._stream.read(min(size - len(buffer), 1 << 20))
-            if not chunk:
-                break
-            buffer += chunk
-        self._count += len(buffer)
-        if self._length is not None and len(buffer) < size and self._count < self._length:
-            raise StorageError(
-                f"stream for {self._key!r} ended after {self._count} of {self._length} bytes"
-            )
-        return bytes(buffer)
+    def read_part(self, size: int) -> bytearray:
+        """The next `size` bytes, fewer only at the end of the stream (empty: the end)."""
+        if self._length is not None:
+            size = min(size, self._length - self._count)
+        part = bytearray(size)
+        filled = 0
+        with memoryview(part) as view:
+            while filled < size:
+                chunk = self._stream.read(min(size - filled, 1 << 20))
+                if not chunk:
+                    break
+                if len(chunk) > size - filled:
+                    raise StorageError(f"stream for {self._key!r} returned more than asked")
+                view[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+        self._count += filled
+        if filled < size:
+            del part[filled:]
+            if self._length is not None:
+                raise StorageError(
+                    f"stream for {self._key!r} ended after {self._count} of {self._length} bytes"
+                )
+        return part
 
 
 class _ResponseStream(io.RawIOBase):

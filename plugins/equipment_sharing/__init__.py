@@ -2,6 +2,7 @@
 
 from core.categories import Category, QuotaGroup
 from core.hookspecs import hookimpl
+from core.onboarding.eligibility import DocumentRequirement
 
 CATEGORY = Category(
     code="equipment_sharing",
@@ -15,3 +16,11 @@ CATEGORY = Category(
 @hookimpl
 def register_categories() -> list[Category]:
     return [CATEGORY]
+
+
+@hookimpl
+def required_documents(category: str) -> list[DocumentRequirement]:
+    """R-ELIG-08: a currently valid CNAS laboratory accreditation."""
+    if category != CATEGORY.code:
+        return []
+    return [DocumentRequirement(category=CATEGORY.code, kinds=("cnas_laboratory",), rule="R-ELIG-08")]

@@ -1,0 +1,1 @@
+"""Onboarding (M Ch. 2-3): profile, commitment, compliance, eligibility, review, exit, removal."""
