@@ -16,6 +16,22 @@ class QuotaGroup(enum.StrEnum):
     B = "B"  # every other category: 5 a year
 
 
+# R-ASM-03 (Annex 2 note): yearly effective orders by service year; the numbers live here once,
+# each category plugin answers `annual_order_quota` for its own category with them.
+QUOTAS: dict[QuotaGroup, tuple[int, ...]] = {
+    QuotaGroup.A: (20, 30, 50),  # year 1, year 2, year 3 and later
+    QuotaGroup.B: (5,),  # every year
+}
+
+
+def group_quota(group: QuotaGroup, service_year: int) -> int:
+    """The quota of `group` in service year `service_year` (1, 2, 3 …)."""
+    if service_year < 1:
+        raise ValueError(f"service years start at 1, got {service_year}")
+    steps = QUOTAS[group]
+    return steps[min(service_year, len(steps)) - 1]
+
+
 _CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 

@@ -87,6 +87,9 @@ def load_config(
         "STORAGE_URL": env.get("STORAGE_URL") or default_storage,
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", ""),
         "QI_PLATFORM_NAME": env.get("QI_PLATFORM_NAME") or DEFAULT_PLATFORM_NAME,
+        # Category plugins switched off without uninstalling them (comma-separated entry points).
+        "QI_DISABLED_PLUGINS": [n.strip() for n in env.get("QI_DISABLED_PLUGINS", "").split(",")
+                                if n.strip()],
         # Identity (SECURITY.md 5-8); every number configurable.
         "LOGIN_MAX_FAILURES": _int(env, "QI_LOGIN_MAX_FAILURES", 5),
         "LOGIN_FAILURE_WINDOW_MINUTES": _int(env, "QI_LOGIN_FAILURE_WINDOW_MINUTES", 15),

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from core.categories import Category
     from core.documents.service import ExpiryReminder
     from core.institutions.models import Institution
+    from core.migrate import PluginMigrations
     from core.notifications.channels import NotificationChannel
     from core.onboarding.eligibility import CheckResult, DocumentRequirement, OpenMatter
+    from core.service_fields import ItemField
 
 PROJECT = "qi_onestop"
 ENTRY_POINT_GROUP = "qi_onestop.plugins"
@@ -57,6 +59,24 @@ def graphql_extra_types() -> list[type[Any]]:
 @hookspec
 def register_blueprints() -> list[Blueprint]:
     """Return Flask blueprints to mount (one per plugin, named after the plugin)."""
+    ...
+
+
+@hookspec(firstresult=True)
+def annual_order_quota(category: str, service_year: int) -> int | None:
+    """Return the yearly effective-order quota of `category` in `service_year` (R-ASM-03)."""
+    ...
+
+
+@hookspec
+def service_item_fields(category: str) -> list[ItemField]:
+    """Return the fields a service item of `category` carries beyond the common ones."""
+    ...
+
+
+@hookspec
+def plugin_migrations() -> list[PluginMigrations]:
+    """Return the plugin's own Alembic script folder and version table (its own tables)."""
     ...
 
 

@@ -1,5 +1,7 @@
 """Imports every model module so that `metadata` is complete (migrations and the drift test)."""
 
+from sqlalchemy import MetaData
+
 from core.audit import models as _audit  # noqa: F401
 from core.db import Base
 from core.documents import models as _documents  # noqa: F401
@@ -10,3 +12,11 @@ from core.onboarding import models as _onboarding  # noqa: F401
 from core.workcalendar import models as _workcalendar  # noqa: F401
 
 metadata = Base.metadata
+
+
+def load_all_models() -> MetaData:
+    """Core's models plus those of every installed plugin (loading the plugins imports them)."""
+    from core.plugins import build_plugin_manager
+
+    build_plugin_manager()
+    return metadata

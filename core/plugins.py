@@ -15,10 +15,14 @@ class PluginError(RuntimeError):
     """A plugin is broken (bad hook, duplicate category); the app refuses to start."""
 
 
-def build_plugin_manager(extra_plugins: Iterable[object] = ()) -> pluggy.PluginManager:
-    """Load every plugin of the entry point group plus `extra_plugins`, then validate hooks."""
+def build_plugin_manager(extra_plugins: Iterable[object] = (),
+                         disabled: Iterable[str] = ()) -> pluggy.PluginManager:
+    """Load every plugin of the entry point group (but the `disabled` names) plus
+    `extra_plugins`, then validate hooks."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    for name in disabled:
+        pm.set_blocked(name)  # an operator can switch a category off without uninstalling it
     pm.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
     for plugin in extra_plugins:
         pm.register(plugin)
@@ -43,7 +47,8 @@ class Plugins:
     _key = "qi.plugins"
 
     def init_app(self, app: Flask, extra_plugins: Iterable[object] = ()) -> None:
-        app.extensions[self._key] = build_plugin_manager(extra_plugins)
+        app.extensions[self._key] = build_plugin_manager(
+            extra_plugins, disabled=app.config["QI_DISABLED_PLUGINS"])
 
     def manager_for(self, app: Flask) -> pluggy.PluginManager:
         return app.extensions[self._key]
@@ -55,6 +60,13 @@ class Plugins:
     def categories(self) -> dict[str, Category]:
         # Computed per call: a plugin registered in a test shows up at once.
         return collect_categories(self.pm)
+
+    def quota(self, category: str, service_year: int) -> int:
+        """The yearly effective-order quota of `category` (R-ASM-03), from its plugin."""
+        quota = self.pm.hook.annual_order_quota(category=category, service_year=service_year)
+        if quota is None:
+            raise PluginError(f"no plugin gives the quota of category {category!r}")
+        return quota
 
     def plugin_names(self) -> list[str]:
         return sorted(name for name, _p in self.pm.list_name_plugin() if name)

@@ -121,16 +121,38 @@ def postgres_url(database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def storage_backend(request: pytest.FixtureRequest) -> str:
+    """Name it in a test to run the test on the local folder and on a real S3 server."""
+    return request.param
+
+
 @pytest.fixture
-def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
-    """The config overrides every test app starts from; a test may change it before `app`."""
+def s3_bucket() -> str:
+    """A bucket name no other test uses; the bucket itself is left for the app to create."""
+    import uuid
+
+    return f"qi-docs-{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The config overrides every test app starts from; a test may change it before `app`.
+    A test that names `storage_backend` gets the S3 server's URL for its "s3" run."""
+    storage_url = f"file://{tmp_path / 'storage'}"
+    if "storage_backend" in request.fixturenames and request.getfixturevalue(
+            "storage_backend") == "s3":
+        server = request.getfixturevalue("s3_server")
+        bucket = request.getfixturevalue("s3_bucket")
+        assert not server.client().bucket_exists(bucket)
+        storage_url = server.url_for(bucket)
     return {
         "TESTING": True,
         "QI_ENV": "development",
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "INSTANCE_PATH": str(tmp_path / "instance"),
-        "STORAGE_URL": f"file://{tmp_path / 'storage'}",
+        "STORAGE_URL": storage_url,
         # A cheap Argon2id for speed; production keeps the RFC 9106 cost.
         "PASSWORD_HASH_TIME_COST": 1,
         "PASSWORD_HASH_MEMORY_KIB": 1024,

@@ -1,4 +1,5 @@
-"""Alembic environment: the URL comes from `qi db upgrade` or, for plain `alembic`, DATABASE_URL."""
+"""Alembic environment for core's tables: the URL comes from `qi db upgrade` or, for plain
+`alembic`, DATABASE_URL. Plugin tables are left to the plugins' own migrations."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 from alembic import context
 
 from core.db import make_engine
-from core.models import metadata
+from core.migrate import include_for
+from core.models import load_all_models
 
 config = context.config
 url = config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
@@ -20,7 +22,8 @@ def run_migrations() -> None:
     with engine.connect() as connection:
         context.configure(
             connection=connection,
-            target_metadata=metadata,
+            target_metadata=load_all_models(),
+            include_object=include_for(None),
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
         )

@@ -1,6 +1,6 @@
 """认证认可 (Certification and accreditation): 管理体系与产品认证服务."""
 
-from core.categories import Category, QuotaGroup
+from core.categories import Category, QuotaGroup, group_quota
 from core.hookspecs import hookimpl
 from core.onboarding.eligibility import DocumentRequirement
 
@@ -16,6 +16,12 @@ CATEGORY = Category(
 @hookimpl
 def register_categories() -> list[Category]:
     return [CATEGORY]
+
+
+@hookimpl
+def annual_order_quota(category: str, service_year: int) -> int | None:
+    """R-ASM-03: quota group B (5 a year)."""
+    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """知识产权 (Intellectual property): 商标、专利代理与知识产权服务."""
 
-from core.categories import Category, QuotaGroup
+from core.categories import Category, QuotaGroup, group_quota
 from core.hookspecs import hookimpl
 
 CATEGORY = Category(
@@ -15,3 +15,9 @@ CATEGORY = Category(
 @hookimpl
 def register_categories() -> list[Category]:
     return [CATEGORY]
+
+
+@hookimpl
+def annual_order_quota(category: str, service_year: int) -> int | None:
+    """R-ASM-03: quota group B (5 a year)."""
+    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None

@@ -1,6 +1,6 @@
 """检验检测 (Inspection and testing): 产品检验检测服务."""
 
-from core.categories import Category, QuotaGroup
+from core.categories import Category, QuotaGroup, group_quota
 from core.hookspecs import hookimpl
 from core.onboarding.eligibility import DocumentRequirement
 
@@ -16,6 +16,12 @@ CATEGORY = Category(
 @hookimpl
 def register_categories() -> list[Category]:
     return [CATEGORY]
+
+
+@hookimpl
+def annual_order_quota(category: str, service_year: int) -> int | None:
+    """R-ASM-03: quota group A (20 / 30 / 50)."""
+    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
 
 
 @hookimpl

@@ -64,21 +64,6 @@ def _jpeg_bytes_fixture():  # type: ignore[no-untyped-def]
     return jpeg_bytes
 
 
-# ------------------------------------------------------------------ storage backends
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def storage_backend(request: pytest.FixtureRequest) -> str:
-    """Name it in a test to run the test on both backends (the app config follows it)."""
-    return request.param
-
-
-@pytest.fixture
-def s3_bucket() -> str:
-    """A bucket name no other test uses; the bucket itself is left for the app to create."""
-    return f"qi-docs-{uuid.uuid4().hex[:20]}"
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "app_config(**overrides): config the test's app is created with "
@@ -87,16 +72,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The shared config, plus `@pytest.mark.app_config(...)` overrides and the backend's URL."""
+    """The shared config (storage backend included) plus `@pytest.mark.app_config(...)`."""
     for marker in reversed(list(request.node.iter_markers("app_config"))):
         app_config.update({name: value() if callable(value) else value
                            for name, value in marker.kwargs.items()})
-    if "storage_backend" in request.fixturenames and request.getfixturevalue(
-            "storage_backend") == "s3":
-        server = request.getfixturevalue("s3_server")
-        bucket = request.getfixturevalue("s3_bucket")
-        assert not server.client().bucket_exists(bucket)
-        app_config["STORAGE_URL"] = server.url_for(bucket)
     return app_config
 
 

@@ -88,9 +88,11 @@ def _staff(make_user: Any) -> dict[str, User]:
 # ---------------------------------------------------------------- the journey
 
 
-def test_registration_to_live_institution_through_graphql_R_ONB_01_to_R_ONB_05(app, make_user):
-    """R-ONB-01 register, fill in, upload, sign, submit; R-ONB-03 the operator screens and the
-    regulator decides; R-ONB-05 approval makes the institution live and sends it an SMS."""
+def test_registration_to_live_institution_through_graphql_R_ONB_01_to_R_ONB_05(
+        app, make_user, storage_backend):
+    """R-ONB-01 register, fill in, upload, sign, submit; R-ONB-02 the files go to object storage
+    (the local folder and a real S3 server); R-ONB-03 the operator screens and the regulator
+    decides; R-ONB-05 approval makes the institution live and sends it an SMS."""
     gql = GraphQLClient(app.test_client())
     registered = gql("""mutation { register(input: {displayName: "陈志强", phone: "%s",
         password: "%s", role: INSTITUTION_ADMIN}) { __typename } }""" % (ADMIN_PHONE, TEST_PASSWORD))
@@ -146,6 +148,11 @@ def test_registration_to_live_institution_through_graphql_R_ONB_01_to_R_ONB_05(a
             issuer="佛山市顺德区市场监督管理局", validFrom=date(2016, 4, 18), longTerm=True)
     _upload(record, admin, kind="cma", categoryCode="testing", certificateNumber="201919123456",
             issuer="广东省市场监督管理局", validFrom=date(2023, 1, 1), validTo=date(2029, 12, 31))
+    from core.documents.models import Document
+    from core.documents.storage import get_storage
+
+    stored = db.session.scalars(select(Document).where(Document.institution_id == record.id)).all()
+    assert len(stored) == 2 and all(get_storage().exists(d.object_key) for d in stored)
 
     report = _data(gql('{ eligibilityReport { ... on EligibilityReport { eligible '
                        'failures { code } } } }', csrf=False), "eligibilityReport")
