@@ -393,22 +393,29 @@ def agents_step(institution_id: int):  # type: ignore[no-untyped-def]
     return response
 
 
+def _post_action(action, success: str) -> None:  # type: ignore[no-untyped-def]
+    """Run a button's service call (CSRF-checked form); refusals become 403/404 or a message."""
+    if not EmptyForm().validate_on_submit():
+        return
+    try:
+        action()
+    except PermissionDenied:
+        abort(403)
+    except NotFound:
+        abort(404)
+    except DomainError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(success, "success")
+
+
 @bp.route("/institutions/<int:institution_id>/onboarding/agents/<int:user_id>/remove",
           methods=["POST"])
 @login_required
 def remove_agent(institution_id: int, user_id: int):  # type: ignore[no-untyped-def]
     institution = _institution(institution_id, manage=True)
-    if EmptyForm().validate_on_submit():
-        try:
-            agents.remove_agent(institution, user_id, actor=current_user)
-        except PermissionDenied:
-            abort(403)
-        except NotFound:
-            abort(404)
-        except DomainError as exc:
-            flash(exc.message, "error")
-        else:
-            flash(_("The agent has been removed."), "success")
+    _post_action(lambda: agents.remove_agent(institution, user_id, actor=current_user),
+                 _("The agent has been removed."))
     return redirect(url_for("onboarding.agents_step", institution_id=institution_id))
 
 
@@ -417,17 +424,8 @@ def remove_agent(institution_id: int, user_id: int):  # type: ignore[no-untyped-
 @login_required
 def revoke_invitation(institution_id: int, invitation_id: int):  # type: ignore[no-untyped-def]
     institution = _institution(institution_id, manage=True)
-    if EmptyForm().validate_on_submit():
-        try:
-            agents.revoke_invitation(institution, invitation_id, actor=current_user)
-        except PermissionDenied:
-            abort(403)
-        except NotFound:
-            abort(404)
-        except DomainError as exc:
-            flash(exc.message, "error")
-        else:
-            flash(_("The invitation has been withdrawn."), "success")
+    _post_action(lambda: agents.revoke_invitation(institution, invitation_id, actor=current_user),
+                 _("The invitation has been withdrawn."))
     return redirect(url_for("onboarding.agents_step", institution_id=institution_id))
 
 
