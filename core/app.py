@@ -56,6 +56,7 @@ def create_app(
     from api.view import init_app as init_graphql
     from core.documents.views import bp as documents_bp
     from core.identity.views import bp as identity_bp
+    from core.onboarding import review_views  # noqa: F401 (its routes join the onboarding blueprint)
     from core.onboarding.views import bp as onboarding_bp
     from core.web.views import bp as web_bp
 
