@@ -19,6 +19,7 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from api.cases import CaseMutation, CaseQuery
 from api.categories import CategoryQuery
 from api.documents import DocumentMutation, DocumentQuery
 from api.identity import IdentityMutation, IdentityQuery
@@ -26,8 +27,9 @@ from api.onboarding import OnboardingMutation, OnboardingQuery
 from api.security import CsrfForCookieMutations
 
 CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery,
-                                       OnboardingQuery)
-CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation, OnboardingMutation)
+                                       OnboardingQuery, CaseQuery)
+CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation, OnboardingMutation,
+                                         CaseMutation)
 
 
 class SchemaCollision(RuntimeError):

@@ -86,6 +86,18 @@ def load_config(
         "DATABASE_URL": env.get("DATABASE_URL") or default_db,
         "STORAGE_URL": env.get("STORAGE_URL") or default_storage,
         "CELERY_BROKER_URL": env.get("CELERY_BROKER_URL", ""),
+        # Background work (core/tasks): without a broker, the in-process scheduler (`qi run`
+        # starts it; QI_INLINE_SCHEDULER=1 elsewhere); the outbox sweep's period; Redis's
+        # redelivery delay for a message whose worker vanished.
+        "INLINE_SCHEDULER": _bool(env, "QI_INLINE_SCHEDULER"),
+        "OUTBOX_SWEEP_SECONDS": _int(env, "QI_OUTBOX_SWEEP_SECONDS", 60),
+        "CELERY_VISIBILITY_TIMEOUT": _int(env, "QI_CELERY_VISIBILITY_TIMEOUT", 3600),
+        # Serving (core/observability): proxies trusted for X-Forwarded-For/-Proto/-Host (0: none),
+        # who may read /metrics (CIDR list, or the bearer token), the /readyz deadline.
+        "PROXY_TRUSTED_HOPS": _int(env, "QI_PROXY_TRUSTED_HOPS", 0),
+        "METRICS_ALLOW": env.get("QI_METRICS_ALLOW", "127.0.0.1/32,::1/128"),
+        "METRICS_TOKEN": env.get("QI_METRICS_TOKEN", ""),
+        "READYZ_TIMEOUT_SECONDS": _int(env, "QI_READYZ_TIMEOUT_SECONDS", 3),
         "QI_PLATFORM_NAME": env.get("QI_PLATFORM_NAME") or DEFAULT_PLATFORM_NAME,
         # Category plugins switched off without uninstalling them (comma-separated entry points).
         "QI_DISABLED_PLUGINS": [n.strip() for n in env.get("QI_DISABLED_PLUGINS", "").split(",")
@@ -109,6 +121,7 @@ def load_config(
         "UPLOAD_URL_MINUTES": _int(env, "QI_UPLOAD_URL_MINUTES", 10),
         # Onboarding (R-ONB-04, R-ONB-07).
         "MATERIALS_DEADLINE_WORKING_DAYS": _int(env, "QI_MATERIALS_DEADLINE_WORKING_DAYS", 15),
+        "QI_CASES_REQUIRED": _int(env, "QI_CASES_REQUIRED", 1),  # R-ELIG-07 client cases
         "REMOVAL_LEGACY_DAYS": _int(env, "QI_REMOVAL_LEGACY_DAYS", 30),
         # Documents: the "expiring" warning window and the orphan sweep's grace period.
         "CERT_EXPIRING_DAYS": _int(env, "QI_CERT_EXPIRING_DAYS", 30),
@@ -153,6 +166,8 @@ def load_config(
         cfg["SECRET_KEY"] = _secret_key(env, instance_path, production)
 
     check_platform_name(cfg["QI_PLATFORM_NAME"])
+    if cfg["QI_CASES_REQUIRED"] < 1:
+        raise ConfigError("QI_CASES_REQUIRED must be at least 1")
     if production:
         if cfg["DEBUG"]:
             raise ConfigError("debug mode must be off in production (unset FLASK_DEBUG/QI_DEBUG)")

@@ -3,6 +3,7 @@
 from sqlalchemy import MetaData
 
 from core.audit import models as _audit  # noqa: F401
+from core.cases import models as _cases  # noqa: F401
 from core.db import Base
 from core.documents import models as _documents  # noqa: F401
 from core.identity import models as _identity  # noqa: F401

@@ -69,7 +69,7 @@ class Plugins:
         return quota
 
     def plugin_names(self) -> list[str]:
-        return sorted(name for name, _p in self.pm.list_name_plugin() if name)
+        return sorted(name for name, plugin in self.pm.list_name_plugin() if name and plugin)
 
 
 

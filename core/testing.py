@@ -77,7 +77,7 @@ def _truncate_all(url: str) -> None:
         with engine.begin() as conn:
             tables = conn.execute(text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
+                "AND tablename NOT LIKE 'alembic_version%'"
             )).scalars().all()
             if tables:
                 names = ", ".join(f'"{t}"' for t in tables)

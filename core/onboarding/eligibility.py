@@ -9,7 +9,7 @@ ask "is it eligible today" and a test can freeze time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -124,7 +124,9 @@ def core_checks(institution: Institution, on: date) -> list[CheckResult]:
     for code in profile.institution_categories(institution):
         batches = plugins.pm.hook.required_documents(category=code)
         for requirement in (r for batch in batches for r in batch):
-            results.append(_document_check("R-ELIG-02", requirement.kinds, documents, on, code))
+            result = _document_check("R-ELIG-02", requirement.kinds, documents, on, code)
+            # R-ELIG-02 is the general rule; the category's own rule (R-ELIG-08/09) goes along.
+            results.append(replace(result, evidence={**result.evidence, "rule": requirement.rule}))
 
     blocking = compliance.blocking_records(institution.id, on)
     results.append(CheckResult(

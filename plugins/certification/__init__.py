@@ -3,6 +3,7 @@
 from core.categories import Category, QuotaGroup, group_quota
 from core.hookspecs import hookimpl
 from core.onboarding.eligibility import DocumentRequirement
+from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
     code="certification",
@@ -11,6 +12,18 @@ CATEGORY = Category(
     quota_group=QuotaGroup.B,
     sort_order=30,
 )
+
+ITEM_FIELDS = [
+    ItemField("certification_type", "认证类型", "Certification type", kind="choice", required=True,
+              choices=(FieldChoice("compulsory", "强制性产品认证（CCC）",
+                                   "Compulsory product certification (CCC)"),
+                       FieldChoice("voluntary", "自愿性认证", "Voluntary certification")),
+              help_zh="强制性产品认证须在 CNCA 批准的指定范围内开展。"),
+    ItemField("scope", "认证范围", "Certification scope", kind="textarea", required=True,
+              max_length=2000,
+              help_zh="认证的产品、管理体系或服务及其依据标准，如：GB/T 19001-2016 质量管理体系。",
+              example="GB/T 19001-2016 质量管理体系认证"),
+]
 
 
 @hookimpl
@@ -30,3 +43,9 @@ def required_documents(category: str) -> list[DocumentRequirement]:
     if category != CATEGORY.code:
         return []
     return [DocumentRequirement(category=CATEGORY.code, kinds=("cnca_approval",), rule="R-ELIG-09")]
+
+
+@hookimpl
+def service_item_fields(category: str) -> list[ItemField]:
+    """A certification item says whether it is compulsory (CCC) or voluntary, and its scope."""
+    return list(ITEM_FIELDS) if category == CATEGORY.code else []

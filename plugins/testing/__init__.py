@@ -1,8 +1,22 @@
-"""检验检测 (Inspection and testing): 产品检验检测服务."""
+"""检验检测 (Inspection and testing): 产品检验检测服务.
+
+Requires a valid CMA certificate (R-ELIG-09); quota group A (R-ASM-03). Its service items name
+the standards or methods, sample types and turnaround; the institution's scope annex (the
+standards its CMA certificate covers) is its own table, searchable by standard number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from core.categories import Category, QuotaGroup, group_quota
 from core.hookspecs import hookimpl
+from core.migrate import PluginMigrations
 from core.onboarding.eligibility import DocumentRequirement
+from core.service_fields import ItemField
+from plugins.testing import models as _models  # noqa: F401  (its table joins the metadata)
+from plugins.testing.api import TestingMutation, TestingQuery
 
 CATEGORY = Category(
     code="testing",
@@ -11,6 +25,15 @@ CATEGORY = Category(
     quota_group=QuotaGroup.A,
     sort_order=20,
 )
+
+ITEM_FIELDS = [
+    ItemField("standards", "检测标准或方法", "Standards or methods", kind="list", required=True,
+              example="GB/T 2828.1-2012", help_zh="每行一个标准编号或方法，如 GB/T 2828.1-2012。"),
+    ItemField("sample_types", "样品类型", "Sample types", kind="list", required=True,
+              example="家用电器", help_zh="每行一种样品。"),
+    ItemField("turnaround_days", "检测周期（工作日）", "Turnaround (working days)", kind="number"),
+    ItemField("on_site_sampling", "提供上门取样", "On-site sampling", kind="boolean"),
+]
 
 
 @hookimpl
@@ -30,3 +53,27 @@ def required_documents(category: str) -> list[DocumentRequirement]:
     if category != CATEGORY.code:
         return []
     return [DocumentRequirement(category=CATEGORY.code, kinds=("cma",), rule="R-ELIG-09")]
+
+
+@hookimpl
+def service_item_fields(category: str) -> list[ItemField]:
+    """Standards or methods, sample types, turnaround, on-site sampling."""
+    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+
+
+@hookimpl
+def plugin_migrations() -> list[PluginMigrations]:
+    """The scope annex table `testing_scope_entry`, in `alembic_version_testing`."""
+    return [PluginMigrations(CATEGORY.code, Path(__file__).resolve().parent / "migrations")]
+
+
+@hookimpl
+def graphql_query_types() -> list[type[Any]]:
+    """`testingScopeSearch`."""
+    return [TestingQuery]
+
+
+@hookimpl
+def graphql_mutation_types() -> list[type[Any]]:
+    """`addTestingScopeEntries`."""
+    return [TestingMutation]

@@ -1,0 +1,39 @@
+"""编码 (Coding): 商品条码、追溯编码与物品编码服务."""
+
+from core.categories import Category, QuotaGroup, group_quota
+from core.hookspecs import hookimpl
+from core.service_fields import FieldChoice, ItemField
+
+CATEGORY = Category(
+    code="coding",
+    name_zh="编码",
+    name_en="Coding",
+    quota_group=QuotaGroup.B,
+    sort_order=90,
+)
+
+ITEM_FIELDS = [
+    ItemField("service_type", "服务类型", "Service type", kind="choice", required=True,
+              choices=(FieldChoice("barcode_registration", "商品条码注册与续展",
+                                   "Barcode registration and renewal"),
+                       FieldChoice("barcode_quality", "条码质量检测", "Barcode quality testing"),
+                       FieldChoice("traceability", "产品追溯编码", "Traceability coding"),
+                       FieldChoice("consulting", "编码应用咨询", "Coding consulting"))),
+]
+
+
+@hookimpl
+def register_categories() -> list[Category]:
+    return [CATEGORY]
+
+
+@hookimpl
+def annual_order_quota(category: str, service_year: int) -> int | None:
+    """R-ASM-03: quota group B (5 a year)."""
+    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
+
+
+@hookimpl
+def service_item_fields(category: str) -> list[ItemField]:
+    """A coding item names its kind of service."""
+    return list(ITEM_FIELDS) if category == CATEGORY.code else []

@@ -1,0 +1,3 @@
+from core.migrate import run_plugin_env
+
+run_plugin_env("equipment_sharing")
