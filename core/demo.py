@@ -13,6 +13,7 @@ from core.identity.models import Role, User
 from core.institutions.models import Institution
 from core.institutions.service import create_institution
 from core.onboarding import agents, commitment, profile, workflow
+from core.plugins import plugins
 
 DEMO_PASSWORD = "Foshan#2026"
 
@@ -73,7 +74,7 @@ DEMO_INSTITUTIONS: list[dict[str, Any]] = [
                             "力学、电学等计量标准装置120余项，检验检测能力覆盖家用电器、电线电缆、"
                             "五金制品等领域。",
         },
-        "categories": ["metrology", "testing"], "main": "metrology",
+        "categories": ["metrology", "testing", "equipment_sharing"], "main": "metrology",
         "advantages": [("metrology", "计量器具检定校准", "长度、热工、力学、电学计量器具的检定与校准"),
                        ("testing", "家用电器安全检测", "依据GB 4706系列标准开展家电安全检测"),
                        ("testing", "电线电缆检测", "依据GB/T 5023、GB/T 19666等标准检测")],
@@ -89,6 +90,10 @@ DEMO_INSTITUTIONS: list[dict[str, Any]] = [
              "certificateNumber": "CNAS L1234", "issuer": "中国合格评定国家认可委员会",
              "validFrom": date(2020, 12, 11), "validTo": date(2026, 12, 10),
              "scope": "长度、热工、力学、电学计量校准", "file": "CNAS校准实验室认可证书.pdf"},
+            {"kind": "cnas_laboratory", "categoryCode": "equipment_sharing",
+             "certificateNumber": "CNAS L5678", "issuer": "中国合格评定国家认可委员会",
+             "validFrom": date(2022, 3, 15), "validTo": date(2028, 3, 14),
+             "scope": "电气安全、电磁兼容、材料理化检测", "file": "CNAS实验室认可证书.pdf"},
         ],
     },
     {
@@ -140,7 +145,12 @@ def _onboard(spec: dict[str, Any], users: dict[str, User]) -> Institution:
     commitment.sign(institution, signer_name=spec["profile"]["legalRepresentative"],
                     signer_title="法定代表人", version_id=letter.id, actor=admin, ip="127.0.0.1",
                     user_agent="qi demo")
-    workflow.transition(institution.id, "submit", actor=admin)
+    return institution
+
+
+def _apply(spec: dict[str, Any], institution: Institution, users: dict[str, User]) -> None:
+    """Take the application as far as the spec's stage."""
+    workflow.transition(institution.id, "submit", actor=users[spec["admin"]])
     operator, regulator = users["13800000002"], users["13800000001"]
     workflow.transition(institution.id, "start_screening", actor=operator)
     if spec["stage"] == "live":
@@ -148,7 +158,6 @@ def _onboard(spec: dict[str, Any], users: dict[str, User]) -> Institution:
                             reason="资质、技术能力与服务信誉审查通过")
         workflow.transition(institution.id, "approve", actor=regulator,
                             reason="符合入驻条件，同意入驻")
-    return institution
 
 
 def load_demo() -> list[str]:
@@ -159,8 +168,14 @@ def load_demo() -> list[str]:
         users[phone] = service.create_user(display_name=name, password=DEMO_PASSWORD, roles=[role],
                                            email=email, phone=phone, audit_action="user.create_demo")
         lines.append(f"  {role.value:<18} {phone}  {email}  {name}")
-    for spec in DEMO_INSTITUTIONS:
-        institution = _onboard(spec, users)
+    prepared = [(spec, _onboard(spec, users)) for spec in DEMO_INSTITUTIONS]
+    # The plugins add their part (scope annexes, instrument registers …) before the institutions
+    # apply, since their eligibility checks read it.
+    institutions = {institution.legal_name: institution for _spec, institution in prepared}
+    for batch in plugins.pm.hook.demo_data(institutions=institutions, users=users):
+        lines.extend(f"  {line}" for line in batch)
+    for spec, institution in prepared:
+        _apply(spec, institution, users)
         lines.append(f"  institution #{institution.id} {institution.legal_name}: {spec['stage']}")
     lines.append("  agents log in with their mobile number and the same password")
     return lines

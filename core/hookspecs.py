@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from core.categories import Category
     from core.documents.service import ExpiryReminder
+    from core.identity.models import User
     from core.institutions.models import Institution
     from core.migrate import PluginMigrations
     from core.notifications.channels import NotificationChannel
@@ -95,6 +96,13 @@ def eligibility_checks(institution: Institution, on: date) -> list[CheckResult]:
 @hookspec
 def open_matters(institution: Institution) -> list[OpenMatter]:
     """Return the institution's matters still open; any of them blocks its exit (R-ONB-06)."""
+    ...
+
+
+@hookspec
+def demo_data(institutions: dict[str, Institution], users: dict[str, User]) -> list[str]:
+    """Add the plugin's rows to the demo data set (`qi demo`, once, on an empty database) for
+    the demo institutions (by legal name) and users (by mobile number); return lines to print."""
     ...
 
 

@@ -105,3 +105,35 @@ def graphql_mutation_types() -> list[type[Any]]:
     """Register / update an instrument; request / accept / decline / cancel a booking."""
     return [EquipmentSharingMutation]
 
+
+
+DEMO_INSTRUMENTS = [
+    {"name": "电感耦合等离子体发射光谱仪", "model": "ICPE-9820", "manufacturer": "岛津",
+     "indicators": "波长范围 167-800 nm；检出限 ppb 级；可同时测定 70 余种元素",
+     "location": "佛山市禅城区季华五路18号 理化实验室", "pricePerSample": "180",
+     "lastCalibratedOn": date(2026, 6, 12), "availability": "工作日 9:00-17:00，需提前3个工作日预约"},
+    {"name": "电磁兼容测试系统（3米法半电波暗室）", "model": "SAC-3", "manufacturer": "ETS-Lindgren",
+     "indicators": "30 MHz-18 GHz 辐射发射；场地电压驻波比 ≤ 6 dB",
+     "location": "佛山市禅城区季华五路18号 EMC实验室", "pricePerHour": "800",
+     "lastCalibratedOn": date(2026, 3, 2), "availability": "按小时预约，含一名操作员"},
+    {"name": "万能材料试验机", "model": "UTM5105", "manufacturer": "深圳三思纵横",
+     "indicators": "最大试验力 100 kN；准确度 0.5 级", "location": "力学实验室",
+     "pricePerSample": "60", "lastCalibratedOn": date(2026, 9, 20), "availability": "工作日"},
+]
+
+
+@hookimpl
+def demo_data(institutions, users) -> list[str]:
+    """The instrument register of the demo institution that shares its laboratory (R-G-01)."""
+    from core.onboarding.profile import institution_categories
+    from plugins.equipment_sharing.instruments import register_instrument
+
+    lines = []
+    for institution in institutions.values():
+        if CATEGORY.code not in institution_categories(institution):
+            continue
+        admin = next(s.user for s in institution.staff if s.role.value == "admin")
+        for values in DEMO_INSTRUMENTS:
+            register_instrument(institution, values, actor=admin)
+        lines.append(f"{institution.legal_name}: {len(DEMO_INSTRUMENTS)} instruments registered")
+    return lines

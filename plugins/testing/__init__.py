@@ -77,3 +77,30 @@ def graphql_query_types() -> list[type[Any]]:
 def graphql_mutation_types() -> list[type[Any]]:
     """`addTestingScopeEntries`."""
     return [TestingMutation]
+
+
+DEMO_SCOPE = [
+    ("GB 4706.1-2005", "家用和类似用途电器的安全 第1部分：通用要求", "全部参数"),
+    ("GB 4706.21-2008", "家用和类似用途电器的安全 微波炉的特殊要求", "全部参数"),
+    ("GB/T 2828.1-2012", "计数抽样检验程序 第1部分：按接收质量限检索的逐批检验抽样计划", "抽样方案"),
+    ("GB/T 5023.1-2008", "额定电压450/750V及以下聚氯乙烯绝缘电缆 第1部分：一般要求", "结构尺寸、电性能"),
+    ("GB 21456-2014", "家用电磁灶能效限定值及能效等级", "能效等级"),
+]
+
+
+@hookimpl
+def demo_data(institutions, users) -> list[str]:
+    """The scope annex of the demo institution that tests household appliances."""
+    from core.onboarding.profile import institution_categories
+    from plugins.testing.scope import add_scope_entries
+
+    lines = []
+    for institution in institutions.values():
+        if CATEGORY.code not in institution_categories(institution):
+            continue
+        admin = next(s.user for s in institution.staff if s.role.value == "admin")
+        add_scope_entries(institution, [
+            {"standardNumber": n, "standardTitle": t, "parameters": p} for n, t, p in DEMO_SCOPE],
+            actor=admin)
+        lines.append(f"{institution.legal_name}: {len(DEMO_SCOPE)} standards in its CMA scope")
+    return lines
