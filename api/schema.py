@@ -25,6 +25,7 @@ from api.documents import DocumentMutation, DocumentQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.onboarding import OnboardingMutation, OnboardingQuery
 from api.security import CsrfForCookieMutations
+from core.observability.metrics import GraphQLMetrics
 
 CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery,
                                        OnboardingQuery, CaseQuery)
@@ -73,6 +74,7 @@ def build_schema(pm: pluggy.PluginManager, config: dict[str, Any]) -> strawberry
         ParserCache,
         ValidationCache,
         CsrfForCookieMutations,
+        GraphQLMetrics,
     ]
     if config["QI_ENV"] == "production":
         extensions += [DisableIntrospection, lambda: MaskErrors(should_mask_error=_keep_message)]

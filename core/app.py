@@ -9,8 +9,9 @@ from typing import Any
 
 from flask import Flask, current_app, has_request_context, render_template, request
 from flask_babel import get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import logs
+from core import logs, observability, tasks
 from core.config import load_config
 from core.db import db
 from core.documents import storage as document_storage
@@ -41,6 +42,7 @@ def create_app(
     app = Flask("core", instance_path=str(instance_path), static_folder=None)
     app.config.update(load_config(instance_path, overrides=config))
     logs.init_app(app)
+    observability.init_app(app)  # first: request ids, metrics, /healthz /readyz /metrics
 
     db.init_app(app)
     document_storage.init_app(app)
@@ -74,6 +76,11 @@ def create_app(
     register_commands(app)
     _register_error_pages(app)
     app.after_request(_security_headers)
+    tasks.init_app(app)
+    hops = int(app.config["PROXY_TRUSTED_HOPS"])
+    if hops:  # behind n proxies: the client's address, scheme and host come from their headers
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

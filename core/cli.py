@@ -1,4 +1,5 @@
-"""The `qi` command: `qi db upgrade`, `qi create-admin`, `qi demo`, `qi export-schema`, `qi run`."""
+"""The `qi` command: `qi db upgrade`, `qi create-admin`, `qi demo`, `qi export-schema`, `qi run`,
+`qi jobs`."""
 
 from __future__ import annotations
 
@@ -157,11 +158,22 @@ def storage_verify() -> None:
 
 def register_commands(app: Flask) -> None:
     from core.notifications.cli import notifications_group
+    from core.tasks.cli import jobs_group
     from core.workcalendar.cli import calendar_group
 
     for command in (db_group, create_admin, create_user, demo, export_schema, storage_group,
-                    calendar_group, notifications_group):
+                    calendar_group, notifications_group, jobs_group):
         app.cli.add_command(command)
 
 
 main = FlaskGroup(create_app=_create_app, help="QI One-Stop platform commands.")
+
+
+def _replace_run_command() -> None:
+    # `qi run` also starts the in-process scheduler when there is no broker (core.tasks.cli).
+    from core.tasks.cli import run_command
+
+    main.add_command(run_command, "run")
+
+
+_replace_run_command()

@@ -153,6 +153,9 @@ def app_config(database_url: str, tmp_path: Path, request: pytest.FixtureRequest
         "SECRET_KEY": "test-secret-key-" + "x" * 32,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "STORAGE_URL": storage_url,
+        # No broker and no background scheduler unless a test asks for them.
+        "CELERY_BROKER_URL": "",
+        "INLINE_SCHEDULER": False,
         # A cheap Argon2id for speed; production keeps the RFC 9106 cost.
         "PASSWORD_HASH_TIME_COST": 1,
         "PASSWORD_HASH_MEMORY_KIB": 1024,

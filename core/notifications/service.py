@@ -8,8 +8,8 @@ How a message travels (SECURITY.md 16):
    recipient and channel, inserted with ON CONFLICT DO NOTHING) means a retried state change or a
    redelivered task queues nothing new.
 2. When that transaction commits, `deliver_after_commit` hands the new rows' ids to
-   `schedule_delivery(ids)`, the seam between queueing and sending: inline now (the no-broker mode
-   of `make run`, config `NOTIFY_INLINE_DELIVERY`), a Celery task later. A failure there never
+   `schedule_delivery(ids)`, the seam between queueing and sending: inline without a broker (the mode
+   of `make run`, config `NOTIFY_INLINE_DELIVERY`), a Celery task with one. A failure there never
    breaks the request: it is logged and the rows stay pending.
 3. `deliver_due()` (`qi notifications deliver`, a cron job or a worker) claims due rows one at a
    time: `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1)` sets `sending` with a
@@ -240,10 +240,18 @@ def _deliver_inline(app: Flask, session: Session, ids: list[int]) -> None:
 
 
 def schedule_delivery(ids: Collection[int]) -> None:
-    """The seam between queueing and sending. Inline for now (when `NOTIFY_INLINE_DELIVERY`);
-    a later issue swaps in a Celery task here. With inline delivery off, a worker running
-    `qi notifications deliver` sends the rows."""
-    if current_app.config.get("NOTIFY_INLINE_DELIVERY", True):
+    """The seam between queueing and sending, called after the commit that queued `ids`.
+
+    With a broker (`CELERY_BROKER_URL`) the ids go to a Celery worker as the task
+    `qi.deliver_outbox` (carrying the request id); if publishing fails the rows stay pending and
+    the periodic `deliver_outbox_due` job sends them. Without one they are delivered inline, here
+    (when `NOTIFY_INLINE_DELIVERY`, the default); with inline delivery off, the in-process
+    scheduler or `qi notifications deliver` sends them."""
+    if current_app.config.get("CELERY_BROKER_URL"):
+        from core.tasks import enqueue_delivery
+
+        enqueue_delivery(list(ids))
+    elif current_app.config.get("NOTIFY_INLINE_DELIVERY", True):
         deliver_messages(ids)
 
 
