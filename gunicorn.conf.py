@@ -26,7 +26,10 @@ threads = int(os.environ.get("QI_WEB_THREADS") or 4)
 worker_class = "gthread"
 timeout = int(os.environ.get("QI_WEB_TIMEOUT") or 60)  # a request stuck longer: worker restarted
 graceful_timeout = 30  # on SIGTERM/HUP: finish requests in flight for up to 30 s
-keepalive = 5  # seconds; keep it below the load balancer's idle timeout
+# Seconds an idle keep-alive connection stays open. It must be LONGER than the load balancer's
+# idle timeout (nginx upstream keepalive_timeout, ELB idle timeout …), or the server may close a
+# connection just as the balancer reuses it, and a request is lost as a 502.
+keepalive = int(os.environ.get("QI_WEB_KEEPALIVE") or 75)
 max_requests = 5000  # recycle workers now and then (bounded memory), staggered by the jitter
 max_requests_jitter = 500
 

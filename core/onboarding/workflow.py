@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.audit import record_audit, sanitize_text
@@ -83,13 +84,19 @@ class NotEligible(DomainError):
 
 
 def application_for(institution: Institution) -> Application:
-    """The institution's application, created in draft on first use."""
-    application = db.session.scalar(
-        select(Application).where(Application.institution_id == institution.id))
+    """The institution's application, created in draft on first use. Two requests creating it
+    at once (two reviewers opening the page) both get the one row: the loser's insert is undone
+    in its savepoint and the winner's row is read."""
+    query = select(Application).where(Application.institution_id == institution.id)
+    application = db.session.scalar(query)
     if application is None:
-        application = Application(institution_id=institution.id)
-        db.session.add(application)
-        db.session.flush()
+        try:
+            with db.session.begin_nested():
+                application = Application(institution_id=institution.id)
+                db.session.add(application)
+        except IntegrityError:
+            application = db.session.scalar(query)
+    assert application is not None
     return application
 
 
