@@ -20,7 +20,9 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from api.cases import CaseMutation, CaseQuery
+from api.catalogue import CatalogueMutation, CatalogueQuery
 from api.categories import CategoryQuery
+from api.consultations import ConsultationMutation, ConsultationQuery
 from api.documents import DocumentMutation, DocumentQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.onboarding import OnboardingMutation, OnboardingQuery
@@ -28,9 +30,10 @@ from api.security import CsrfForCookieMutations
 from core.observability.metrics import GraphQLMetrics
 
 CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery,
-                                       OnboardingQuery, CaseQuery)
+                                       OnboardingQuery, CaseQuery, CatalogueQuery,
+                                       ConsultationQuery)
 CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation, OnboardingMutation,
-                                         CaseMutation)
+                                         CaseMutation, CatalogueMutation, ConsultationMutation)
 
 
 class SchemaCollision(RuntimeError):

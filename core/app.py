@@ -56,6 +56,8 @@ def create_app(
     plugins.init_app(app, extra_plugins)
 
     from api.view import init_app as init_graphql
+    from core.catalogue.views import bp as catalogue_bp
+    from core.consultations.views import bp as consultations_bp
     from core.documents.views import bp as documents_bp
     from core.identity.views import bp as identity_bp
     from core.onboarding import review_views  # noqa: F401 (its routes join the onboarding blueprint)
@@ -66,6 +68,8 @@ def create_app(
     app.register_blueprint(identity_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(onboarding_bp)
+    app.register_blueprint(catalogue_bp)
+    app.register_blueprint(consultations_bp)
     for batch in plugins.manager_for(app).hook.register_blueprints():
         for blueprint in batch:
             app.register_blueprint(blueprint)

@@ -160,6 +160,48 @@ def _apply(spec: dict[str, Any], institution: Institution, users: dict[str, User
                             reason="符合入驻条件，同意入驻")
 
 
+DEMO_ITEMS = [
+    {"categoryCode": "metrology", "title": "压力表、温度计检定校准",
+     "description": "依据JJG 52-2013等检定规程，为企业在用压力表、温度计提供检定和校准，出具检定证书或"
+                    "校准证书，可上门服务。",
+     "scope": "一般压力表 (0~60) MPa；工业铂热电阻 (-50~420) ℃", "pricingKind": "from",
+     "price": "30", "turnaroundDays": 5,
+     "fields": {"measured_quantities": ["压力", "温度"], "ranges": "(0~60) MPa；(-50~420) ℃",
+                "uncertainty": "U=0.05%（k=2）", "on_site": True}},
+    {"categoryCode": "testing", "title": "家用电器安全检测（GB 4706系列）",
+     "description": "为顺德、南海家电企业提供电器安全型式试验和出厂前抽样检测，覆盖电磁灶、电饭锅、"
+                    "电风扇等产品，出具CMA检验检测报告。",
+     "scope": "GB 4706.1-2005 全部参数；GB 4706.21-2008 全部参数", "pricingKind": "quotation",
+     "turnaroundDays": 10,
+     "fields": {"standards": ["GB 4706.1-2005", "GB 4706.21-2008"], "sample_types": ["家用电器"],
+                "turnaround_days": 10, "on_site_sampling": True}},
+]
+
+
+def _operations(institutions: dict[str, Institution], users: dict[str, User]) -> list[str]:
+    """Published service items, an enterprise, and a consultation asked and answered."""
+    from core.catalogue.service import create_item, publish_item
+    from core.consultations.service import ask, reply
+    from core.enterprises.service import create_enterprise
+
+    lab = institutions["佛山市质量计量监督检测中心"]
+    admin, buyer = users["13922000001"], users["13631000001"]
+    agent = agents.agents_of(lab)[0]
+    for data in DEMO_ITEMS:
+        publish_item(create_item(lab, data, actor=admin), actor=admin)
+    create_enterprise({"name": "佛山市顺德区美达电器有限公司", "uscc": "91440606MA52K8RX8D",
+                       "industry": "家用电力器具制造", "provinceCode": "440000",
+                       "cityCode": "440600", "districtCode": "440606", "size": "medium",
+                       "contactName": "何志强", "contactPhone": "13631000001"}, actor=buyer)
+    question = ask(lab, subject="电磁灶出口前安全检测咨询",
+                   body="我司有一批电磁灶需在出口前做GB 4706.1和GB 4706.21安全检测，请问周期和费用？",
+                   actor=buyer)
+    reply(question, body="您好，电磁灶安全检测周期约10个工作日，费用按检测项目报价，可安排上门取样。"
+                         "请提供产品型号和数量，我们尽快出具报价单。", actor=agent)
+    return [f"{lab.legal_name}: {len(DEMO_ITEMS)} published service items, 1 consultation answered",
+            "enterprise 佛山市顺德区美达电器有限公司 (user 13631000001)"]
+
+
 def load_demo() -> list[str]:
     """Create the demo data; returns the lines to print (who can log in with what)."""
     lines = [f"demo password for every account: {DEMO_PASSWORD}"]
@@ -177,5 +219,6 @@ def load_demo() -> list[str]:
     for spec, institution in prepared:
         _apply(spec, institution, users)
         lines.append(f"  institution #{institution.id} {institution.legal_name}: {spec['stage']}")
+    lines.extend(f"  {line}" for line in _operations(institutions, users))
     lines.append("  agents log in with their mobile number and the same password")
     return lines

@@ -4,8 +4,11 @@ from sqlalchemy import MetaData
 
 from core.audit import models as _audit  # noqa: F401
 from core.cases import models as _cases  # noqa: F401
+from core.catalogue import models as _catalogue  # noqa: F401
+from core.consultations import models as _consultations  # noqa: F401
 from core.db import Base
 from core.documents import models as _documents  # noqa: F401
+from core.enterprises import models as _enterprises  # noqa: F401
 from core.identity import models as _identity  # noqa: F401
 from core.institutions import models as _institutions  # noqa: F401
 from core.notifications import models as _notifications  # noqa: F401

@@ -24,6 +24,9 @@ def build_plugin_manager(extra_plugins: Iterable[object] = (),
     for name in disabled:
         pm.set_blocked(name)  # an operator can switch a category off without uninstalling it
     pm.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP)
+    from core.consultations.hooks import consultation_hooks  # here: it imports core.plugins' users
+
+    pm.register(consultation_hooks, name="core.consultations")  # core's open matters (R-ONB-06)
     for plugin in extra_plugins:
         pm.register(plugin)
     pm.check_pending()  # a misspelt hook name fails loudly here

@@ -24,3 +24,13 @@ def test_the_demo_data_set_goes_through_onboarding_R_ONB_05(app, client):
     instruments = client.post("/graphql", json={
         "query": '{ equipmentSharingInstruments(keyword: "光谱") { name } }'}).get_json()
     assert instruments["data"]["equipmentSharingInstruments"][0]["name"].endswith("光谱仪")
+
+
+def test_the_demo_shows_the_directory_and_a_consultation_R_OPS_03(app, client):
+    from core.consultations.models import Consultation
+
+    load_demo()
+    page = client.get("/directory?keyword=计量").get_data(as_text=True)
+    assert "佛山市质量计量监督检测中心" in page
+    consultation = db.session.scalars(select(Consultation)).one()
+    assert consultation.first_response_at is not None

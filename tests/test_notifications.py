@@ -171,6 +171,9 @@ SAMPLES = {
     "commitment_resign": {"institution_name": "佛山某检测公司", "version": "2027版"},
     "certificate_expiring": {"institution_name": "佛山某检测公司", "certificate": "CMA资质认定证书",
                              "valid_to": date(2026, 12, 31)},
+    "consultation_reminder": {"institution_name": "佛山某检测公司", "subject": "家电安全检测周期咨询",
+                              "received_at": datetime(2026, 3, 16, 1, 0, tzinfo=utcnow().tzinfo),
+                              "counted_minutes": 95, "limit_hours": 2},
 }
 
 

@@ -99,6 +99,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 "applications whose materials deadline passed are not approved (R-ONB-04)"),
     PeriodicJob("complete_due_removals", jobs.complete_due_removals, Daily(0, 20),
                 "institutions whose removal legacy period ended leave the directory"),
+    PeriodicJob("consultation_reminders", jobs.consultation_reminders, Every(300),
+                "remind agents of consultations close to the response-time limit (R-OPS-03)"),
 )
 
 DELIVER_OUTBOX_TASK = "qi.deliver_outbox"

@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app
 
 from core.clock import local_today
-from core.db import db
+from core.db import db, utcnow
 
 log = logging.getLogger("core.tasks")
 
@@ -107,3 +107,11 @@ def complete_due_removals() -> dict[str, Any]:
 
     removed = complete(local_today())
     return {"removed": removed} if removed else {}
+
+
+def consultation_reminders() -> dict[str, Any]:
+    """Remind agents of consultations close to breaching the response SLA (R-OPS-03).
+    Idempotent: each reminder has a dedupe key per consultation and rule."""
+    from core.consultations.service import send_reminders
+
+    return send_reminders(utcnow())
