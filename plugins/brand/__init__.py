@@ -1,7 +1,7 @@
 """品牌培育 (Brand cultivation): 品牌策划、品牌评价与品牌建设辅导."""
 
-from core.categories import Category, QuotaGroup, group_quota
-from core.hookspecs import hookimpl
+from core.categories import Category, QuotaGroup
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
@@ -22,19 +22,5 @@ ITEM_FIELDS = [
                                    "Regional and quality brand applications"))),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group B (5 a year)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """A brand item names its kind of service."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS))

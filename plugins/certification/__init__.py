@@ -1,8 +1,7 @@
 """认证认可 (Certification and accreditation): 管理体系与产品认证服务."""
 
-from core.categories import Category, QuotaGroup, group_quota
-from core.hookspecs import hookimpl
-from core.onboarding.eligibility import DocumentRequirement
+from core.categories import Category, QuotaGroup
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
@@ -25,27 +24,5 @@ ITEM_FIELDS = [
               example="GB/T 19001-2016 质量管理体系认证"),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group B (5 a year)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def required_documents(category: str) -> list[DocumentRequirement]:
-    """R-ELIG-09: a valid CNCA approval."""
-    if category != CATEGORY.code:
-        return []
-    return [DocumentRequirement(category=CATEGORY.code, kinds=("cnca_approval",), rule="R-ELIG-09")]
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """A certification item says whether it is compulsory (CCC) or voluntary, and its scope."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS, required_kinds=("cnca_approval",)))

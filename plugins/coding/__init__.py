@@ -1,7 +1,7 @@
 """编码 (Coding): 商品条码、追溯编码与物品编码服务."""
 
-from core.categories import Category, QuotaGroup, group_quota
-from core.hookspecs import hookimpl
+from core.categories import Category, QuotaGroup
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
@@ -21,19 +21,5 @@ ITEM_FIELDS = [
                        FieldChoice("consulting", "编码应用咨询", "Coding consulting"))),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group B (5 a year)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """A coding item names its kind of service."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS))

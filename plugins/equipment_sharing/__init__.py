@@ -14,11 +14,12 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from core.categories import Category, QuotaGroup, group_quota
+from core.categories import Category, QuotaGroup
 from core.hookspecs import hookimpl
 from core.institutions.models import Institution
 from core.migrate import PluginMigrations
-from core.onboarding.eligibility import CheckResult, DocumentRequirement, OpenMatter
+from core.onboarding.eligibility import CheckResult, OpenMatter
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 from plugins.equipment_sharing import bookings, instruments
 from plugins.equipment_sharing.api import EquipmentSharingMutation, EquipmentSharingQuery
@@ -40,24 +41,8 @@ ITEM_FIELDS = [
     ItemField("booking_lead_days", "需提前预约天数", "Booking lead time (days)", kind="number"),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group B (5 a year)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def required_documents(category: str) -> list[DocumentRequirement]:
-    """R-ELIG-08: a currently valid CNAS laboratory accreditation."""
-    if category != CATEGORY.code:
-        return []
-    return [DocumentRequirement(category=CATEGORY.code, kinds=("cnas_laboratory",), rule="R-ELIG-08")]
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS, required_kinds=("cnas_laboratory",), rule="R-ELIG-08"))
 
 
 @hookimpl
@@ -80,12 +65,6 @@ def open_matters(institution: Institution) -> list[OpenMatter]:
     return [OpenMatter("booking", b.id, _("Instrument booking #%(id)d (%(instrument)s) is still open.",
                                           id=b.id, instrument=b.instrument.name))
             for b in bookings.open_bookings(institution.id)]
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """Instrument name, charging unit (per hour / per sample), booking lead time."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
 
 
 @hookimpl

@@ -3,8 +3,8 @@ planning, product design, raw-material procurement, tech finance, professional t
 services, policy consulting and industry / supply-chain services — so that every service the
 seeds name has a home."""
 
-from core.categories import Category, QuotaGroup, group_quota
-from core.hookspecs import hookimpl
+from core.categories import Category, QuotaGroup
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
@@ -31,19 +31,5 @@ ITEM_FIELDS = [
               choices=SERVICE_TYPES),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group B (5 a year, "及其他")."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """An item of the catch-all category says which of the remaining services it is."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS))

@@ -9,11 +9,12 @@ from datetime import date
 
 from core.cases.models import CaseKind
 from core.cases.service import case_list_check
-from core.categories import Category, QuotaGroup, group_quota
+from core.categories import Category, QuotaGroup
 from core.hookspecs import hookimpl
 from core.institutions.models import Institution
 from core.onboarding.eligibility import CheckResult
 from core.onboarding.profile import institution_categories
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
@@ -35,22 +36,8 @@ ITEM_FIELDS = [
               help_zh="注册申请、续展、转让、异议、无效宣告、维权等均按对象归类。"),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group B (5 a year)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """An IP item says whether it concerns trademarks, patents or copyright."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS))
 
 
 @hookimpl

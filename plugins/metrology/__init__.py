@@ -1,8 +1,7 @@
 """计量 (Metrology): 计量校准、检定与测试服务."""
 
-from core.categories import Category, QuotaGroup, group_quota
-from core.hookspecs import hookimpl
-from core.onboarding.eligibility import DocumentRequirement
+from core.categories import Category, QuotaGroup
+from core.plugin_kit import category_hooks
 from core.service_fields import ItemField
 
 CATEGORY = Category(
@@ -26,29 +25,6 @@ ITEM_FIELDS = [
               help_zh="可派人员携带标准器到企业现场校准时勾选。"),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group A (20 / 30 / 50)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def required_documents(category: str) -> list[DocumentRequirement]:
-    """R-ELIG-09: a valid metrology authorisation or CNAS calibration accreditation."""
-    if category != CATEGORY.code:
-        return []
-    return [DocumentRequirement(category=CATEGORY.code,
-                                kinds=("metrology_authorisation", "cnas_calibration"),
-                                rule="R-ELIG-09")]
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """A calibration item names what it measures, over which range, how well, and where."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS,
+                   required_kinds=("metrology_authorisation", "cnas_calibration")))

@@ -1,7 +1,7 @@
 """特种设备 (Special equipment): 锅炉、压力容器、电梯、起重机械等的检验检测与安全服务."""
 
-from core.categories import Category, QuotaGroup, group_quota
-from core.hookspecs import hookimpl
+from core.categories import Category, QuotaGroup
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
@@ -23,19 +23,5 @@ ITEM_FIELDS = [
                        FieldChoice("operator_training", "作业人员培训", "Operator training"))),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group A (20 / 30 / 50)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """A special-equipment item names the equipment and the kind of service."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS))

@@ -1,7 +1,7 @@
 """标准 (Standards): 标准制修订、标准化咨询与标准信息服务."""
 
-from core.categories import Category, QuotaGroup, group_quota
-from core.hookspecs import hookimpl
+from core.categories import Category, QuotaGroup
+from core.plugin_kit import category_hooks
 from core.service_fields import FieldChoice, ItemField
 
 CATEGORY = Category(
@@ -31,19 +31,5 @@ ITEM_FIELDS = [
               help_zh="每行一个，如：家用电器、五金制品。", example="家用电器"),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group B (5 a year)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """A standards item names its service, the level of standard and the fields it covers."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS))

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.categories import Category, QuotaGroup, group_quota
+from core.categories import Category, QuotaGroup
 from core.hookspecs import hookimpl
 from core.migrate import PluginMigrations
-from core.onboarding.eligibility import DocumentRequirement
+from core.plugin_kit import category_hooks
 from core.service_fields import ItemField
 from plugins.testing import models as _models  # noqa: F401  (its table joins the metadata)
 from plugins.testing.api import TestingMutation, TestingQuery
@@ -35,30 +35,8 @@ ITEM_FIELDS = [
     ItemField("on_site_sampling", "提供上门取样", "On-site sampling", kind="boolean"),
 ]
 
-
-@hookimpl
-def register_categories() -> list[Category]:
-    return [CATEGORY]
-
-
-@hookimpl
-def annual_order_quota(category: str, service_year: int) -> int | None:
-    """R-ASM-03: quota group A (20 / 30 / 50)."""
-    return group_quota(CATEGORY.quota_group, service_year) if category == CATEGORY.code else None
-
-
-@hookimpl
-def required_documents(category: str) -> list[DocumentRequirement]:
-    """R-ELIG-09: a valid CMA certificate."""
-    if category != CATEGORY.code:
-        return []
-    return [DocumentRequirement(category=CATEGORY.code, kinds=("cma",), rule="R-ELIG-09")]
-
-
-@hookimpl
-def service_item_fields(category: str) -> list[ItemField]:
-    """Standards or methods, sample types, turnaround, on-site sampling."""
-    return list(ITEM_FIELDS) if category == CATEGORY.code else []
+register_categories, annual_order_quota, service_item_fields, required_documents = (
+    category_hooks(CATEGORY, item_fields=ITEM_FIELDS, required_kinds=("cma",)))
 
 
 @hookimpl
