@@ -32,6 +32,14 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_PASSWORD = "Qi-test-2026"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need PostgreSQL itself (`postgres_url`) are marked `postgres`, so the SQLite
+    pass of CI can leave them to the PostgreSQL pass (`-m 'not postgres'`)."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 def need_server(what: str, reason: str) -> None:
     """Skip a test whose server is missing, except in CI, where that is a failure."""
     message = f"{what} unavailable: {reason}"
