@@ -26,14 +26,16 @@ from api.consultations import ConsultationMutation, ConsultationQuery
 from api.documents import DocumentMutation, DocumentQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.onboarding import OnboardingMutation, OnboardingQuery
+from api.orders import OrderMutation, OrderQuery
 from api.security import CsrfForCookieMutations
 from core.observability.metrics import GraphQLMetrics
 
 CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery,
                                        OnboardingQuery, CaseQuery, CatalogueQuery,
-                                       ConsultationQuery)
+                                       ConsultationQuery, OrderQuery)
 CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation, OnboardingMutation,
-                                         CaseMutation, CatalogueMutation, ConsultationMutation)
+                                         CaseMutation, CatalogueMutation, ConsultationMutation,
+                                         OrderMutation)
 
 
 class SchemaCollision(RuntimeError):

@@ -13,6 +13,7 @@ from core.identity import models as _identity  # noqa: F401
 from core.institutions import models as _institutions  # noqa: F401
 from core.notifications import models as _notifications  # noqa: F401
 from core.onboarding import models as _onboarding  # noqa: F401
+from core.orders import models as _orders  # noqa: F401
 from core.workcalendar import models as _workcalendar  # noqa: F401
 
 metadata = Base.metadata

@@ -27,6 +27,9 @@ def build_plugin_manager(extra_plugins: Iterable[object] = (),
     from core.consultations.hooks import consultation_hooks  # here: it imports core.plugins' users
 
     pm.register(consultation_hooks, name="core.consultations")  # core's open matters (R-ONB-06)
+    from core.orders.hooks import order_hooks
+
+    pm.register(order_hooks, name="core.orders")  # open orders block exit too (R-ONB-06)
     for plugin in extra_plugins:
         pm.register(plugin)
     pm.check_pending()  # a misspelt hook name fails loudly here

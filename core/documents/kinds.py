@@ -68,6 +68,11 @@ KINDS: dict[str, DocumentKind] = {k.code: k for k in (
                  has_number=False),
     DocumentKind("equipment_photo", _l("Equipment photo"), public=True, has_validity=False,
                  has_number=False),
+    # An order's contract and test report: between the institution and its client only.
+    DocumentKind("order_contract", _l("Order contract"), public=False, has_validity=False,
+                 has_number=False),
+    DocumentKind("test_report", _l("Test report"), public=False, has_validity=False,
+                 has_number=False),
 )}
 
 # The documents that prove the institution is a legal person (R-ELIG-01).
