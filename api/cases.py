@@ -22,12 +22,12 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer
+from api.lookup import get_institution
 from core.audit import record_audit
 from core.cases import models, service
 from core.db import db
-from core.errors import DomainError, NotFound, PermissionDenied
+from core.errors import DomainError, PermissionDenied
 from core.institutions.access import can_view_institution_private
-from core.institutions.models import Institution
 
 CaseKindEnum = strawberry.enum(models.CaseKind, name="QualificationCaseKind",
                                description="商标注册, 专利授权, 质量管理, 品牌打造, 质量提升 (M Art. 8).")
@@ -92,13 +92,6 @@ RecordQualificationCaseResult = Annotated[
     | NotAuthenticatedError, strawberry.union("RecordQualificationCaseResult")]
 
 
-def _institution(institution_id: strawberry.ID) -> Institution:
-    institution = (db.session.get(Institution, int(institution_id))
-                   if str(institution_id).isdigit() else None)
-    if institution is None:
-        raise NotFound(_("No such institution."), field="institutionId")
-    return institution
-
 
 @strawberry.type
 class CaseQuery:
@@ -108,7 +101,7 @@ class CaseQuery:
                             category_code: str | None = None) -> QualificationCasesResult:
         try:
             viewer = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             if not can_view_institution_private(viewer, institution.id):
                 record_audit("case.read", object_type="institution", object_id=institution.id,
                              result="denied", actor=viewer)
@@ -128,7 +121,7 @@ class CaseMutation:
             self, input: RecordQualificationCaseInput) -> RecordQualificationCaseResult:
         try:
             viewer = require_viewer()
-            institution = _institution(input.institution_id)
+            institution = get_institution(input.institution_id)
             case = service.record_case(
                 institution, category_code=input.category_code, kind=input.kind,
                 client_name=input.client_name, completed_on=input.completed_on,

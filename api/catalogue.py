@@ -26,6 +26,7 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer, viewer_model
+from api.lookup import int_id
 from core.catalogue import directory, service
 from core.catalogue.models import ItemStatus, PricingKind, ServiceItem
 from core.db import db
@@ -40,11 +41,6 @@ PricingKindEnum = strawberry.enum(PricingKind, name="PricingKind")
 ItemStatusEnum = strawberry.enum(ItemStatus, name="ServiceItemStatus")
 EnterpriseSizeEnum = strawberry.enum(EnterpriseSize, name="EnterpriseSize")
 
-
-def _int_id(value: strawberry.ID, field: str) -> int:
-    if not str(value).isdigit():
-        raise NotFound("No such object.", field=field)
-    return int(value)
 
 
 def _category_name(code: str) -> str:
@@ -255,7 +251,7 @@ EnterpriseResult = Annotated[
 
 
 def _item(item_id: strawberry.ID) -> ServiceItem:
-    return service.get_item(_int_id(item_id, "id"), viewer_model())
+    return service.get_item(int_id(item_id, "id"), viewer_model())
 
 
 @strawberry.type
@@ -327,7 +323,7 @@ class CatalogueMutation:
                             input: ServiceItemInput) -> ServiceItemResult:
         try:
             user = require_viewer()
-            institution = db.session.get(Institution, _int_id(institution_id, "institutionId"))
+            institution = db.session.get(Institution, int_id(institution_id, "institutionId"))
             if institution is None:
                 raise NotFound("No such institution.", field="institutionId")
             item = service.create_item(institution, _item_data(input), actor=user)
@@ -387,7 +383,7 @@ class CatalogueMutation:
     def update_enterprise(self, id: strawberry.ID, input: EnterpriseInput) -> EnterpriseResult:
         try:
             user = require_viewer()
-            enterprise = enterprises.get_enterprise(_int_id(id, "id"), user)
+            enterprise = enterprises.get_enterprise(int_id(id, "id"), user)
             enterprises.update_enterprise(enterprise, _enterprise_data(input), actor=user)
         except DomainError as exc:
             return to_graphql_error(exc)  # type: ignore[return-value]

@@ -22,6 +22,7 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer
+from api.lookup import get_institution
 from core.audit import record_audit
 from core.consultations import models, service, sla
 from core.db import db
@@ -30,7 +31,7 @@ from core.errors import ErrorCode as CoreErrorCode
 from core.identity.models import User
 from core.identity.service import mask_identifier
 from core.institutions.access import is_platform_staff, staff_role
-from core.institutions.models import Institution, StaffRole
+from core.institutions.models import StaffRole
 
 ConsultationStatusEnum = strawberry.enum(models.ConsultationStatus, name="ConsultationStatus")
 MessageSideEnum = strawberry.enum(models.MessageSide, name="ConsultationSide")
@@ -148,13 +149,6 @@ ConsultationResult = Annotated[
     | NotAuthenticatedError, strawberry.union("ConsultationResult")]
 
 
-def _institution(institution_id: strawberry.ID) -> Institution:
-    institution = (db.session.get(Institution, int(institution_id))
-                   if str(institution_id).isdigit() else None)
-    if institution is None:
-        raise NotFound(_("No such institution."), field="institutionId")
-    return institution
-
 
 def _one(consultation: models.Consultation, viewer: User) -> ConsultationSuccess:
     db.session.refresh(consultation)
@@ -180,7 +174,7 @@ class ConsultationQuery:
     ) -> ConsultationListResult:
         try:
             viewer = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             rows = service.consultations_of_institution(institution.id, viewer, limit=limit,
                                                         offset=offset, status=status)
         except DomainError as exc:
@@ -196,7 +190,7 @@ class ConsultationQuery:
                          month: int) -> ConsultationSlaResult:
         try:
             viewer = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             if not (is_platform_staff(viewer) or staff_role(viewer, institution.id) is not None):
                 record_audit("consultation.sla_read", object_type="institution",
                                      object_id=institution.id, result="denied", actor=viewer)
@@ -224,7 +218,7 @@ class ConsultationMutation:
     def ask_consultation(self, input: AskConsultationInput) -> ConsultationResult:
         try:
             viewer = require_viewer()
-            institution = _institution(input.institution_id)
+            institution = get_institution(input.institution_id)
             enterprise_user = None
             if input.enterprise_user_id is not None:
                 enterprise_user = (db.session.get(User, int(input.enterprise_user_id))

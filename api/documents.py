@@ -17,6 +17,7 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer, viewer_model
+from api.lookup import get_institution, int_id
 from core.db import db
 from core.documents import models, service
 from core.documents.kinds import get_kind
@@ -114,18 +115,6 @@ class DocumentType:
         )
 
 
-def _int_id(value: strawberry.ID, field: str) -> int:
-    if not str(value).isdigit():
-        raise NotFound("No such object.", field=field)
-    return int(value)
-
-
-def _institution(institution_id: strawberry.ID) -> Institution:
-    institution = db.session.get(Institution, _int_id(institution_id, "institutionId"))
-    if institution is None:
-        raise NotFound("No such institution.", field="institutionId")
-    return institution
-
 
 @strawberry.input
 class DocumentUploadInput:
@@ -191,7 +180,7 @@ class DocumentQuery:
     @strawberry.field
     def document(self, id: strawberry.ID) -> DocumentType | None:
         try:
-            return DocumentType.from_model(service.get_for_viewer(_int_id(id, "id"), viewer_model()))
+            return DocumentType.from_model(service.get_for_viewer(int_id(id, "id"), viewer_model()))
         except NotFound:
             return None
 
@@ -203,7 +192,7 @@ class DocumentMutation:
     def request_document_upload(self, input: DocumentUploadInput) -> RequestUploadResult:
         try:
             user = require_viewer()
-            institution = _institution(input.institution_id)
+            institution = get_institution(input.institution_id)
             service.require_manager(user, institution)
             meta = service.validate_meta({
                 "kind": input.kind, "categoryCode": input.category_code,
@@ -236,7 +225,7 @@ class DocumentMutation:
                                   reason: str | None = None) -> DocumentResult:
         try:
             user = require_viewer()
-            document = service.get_for_viewer(_int_id(document_id, "documentId"), user)
+            document = service.get_for_viewer(int_id(document_id, "documentId"), user)
             service.set_verification(document, models.Verification(status), reason=reason,
                                      actor=user)
         except DomainError as exc:
@@ -251,7 +240,7 @@ class DocumentMutation:
                                   note: str | None = None) -> DocumentResult:
         try:
             user = require_viewer()
-            document = service.get_for_viewer(_int_id(document_id, "documentId"), user)
+            document = service.get_for_viewer(int_id(document_id, "documentId"), user)
             service.record_status(document, models.RecordedStatus(status),
                                   effective_on=effective_on, source=source, note=note, actor=user)
         except DomainError as exc:

@@ -23,6 +23,7 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer, viewer_model
+from api.lookup import get_institution, int_id
 from api.onboarding_types import (
     PAGE_MAX,
     SHANGHAI,
@@ -60,8 +61,6 @@ from api.onboarding_types import (
     _application_of,
     _deny_read,
     _error,
-    _institution,
-    _int_id,
     _invitation,
     _own_institutions,
     _profile_data,
@@ -122,7 +121,7 @@ class OnboardingQuery:
         for institution, _role in own:
             if str(institution.id) == str(institution_id):
                 return InstitutionType.from_model(institution)
-        _deny_read("institution.read", _int_id(institution_id, "institutionId")
+        _deny_read("institution.read", int_id(institution_id, "institutionId", _("No such institution."))
                    if str(institution_id).isdigit() else None, viewer)
         return None
 
@@ -181,7 +180,7 @@ class OnboardingQuery:
 def _transition(institution_id: strawberry.ID, action: str, **kwargs: Any) -> ApplicationResult:
     try:
         user = require_viewer()
-        institution = _institution(institution_id)
+        institution = get_institution(institution_id)
         application = workflow.transition(institution.id, action, actor=user, **kwargs)
     except DomainError as exc:
         number = int(institution_id) if str(institution_id).isdigit() else None
@@ -213,7 +212,7 @@ class OnboardingMutation:
                                    input: InstitutionProfileInput) -> InstitutionResult:
         try:
             user = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             profile.update_profile(institution, _profile_data(input), actor=user)
         except DomainError as exc:
             return _error(exc)  # type: ignore[return-value]
@@ -226,7 +225,7 @@ class OnboardingMutation:
                                    main_category: str | None = None) -> InstitutionResult:
         try:
             user = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             items = [{"categoryCode": i.category_code, "title": i.title,
                       "description": i.description} for i in advantage_items]
             profile.set_categories(institution, categories=categories, advantage_items=items,
@@ -241,7 +240,7 @@ class OnboardingMutation:
                      phone: str | None = None, email: str | None = None) -> InviteAgentResult:
         try:
             user = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             invitation, token = agents.invite_agent(institution, display_name=display_name,
                                                     phone=phone, email=email, actor=user)
         except DomainError as exc:
@@ -253,7 +252,7 @@ class OnboardingMutation:
                      user_id: strawberry.ID) -> InstitutionResult:
         try:
             user = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             if not str(user_id).isdigit():
                 raise NotFound(_("No such agent."), field="userId")
             agents.remove_agent(institution, int(user_id), actor=user)
@@ -268,7 +267,7 @@ class OnboardingMutation:
                         version: int) -> SignCommitmentResult:
         try:
             user = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             row = db.session.scalar(select(onb.CommitmentVersion).where(
                 onb.CommitmentVersion.version == version))
             if row is None and version == commitment.current_version().version:
@@ -323,7 +322,7 @@ class OnboardingMutation:
     def request_exit(self, institution_id: strawberry.ID, letter: str) -> RequestExitResult:
         try:
             user = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             row = leaving.request_exit(institution, letter=letter, actor=user)
             remaining = leaving.open_matters(institution) if row.completed_at is None else []
         except DomainError as exc:
@@ -347,7 +346,7 @@ class OnboardingMutation:
                 "legacyDays")]))
         try:
             user = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             notice = leaving.issue_removal_notice(institution, reason=onb.RemovalReason(reason),
                                                details=details, actor=user,
                                                legacy_days=legacy_days)

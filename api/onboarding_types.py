@@ -26,6 +26,7 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer, viewer_model
+from api.lookup import get_institution
 from core.audit import record_audit
 from core.db import db
 from core.errors import DomainError, NotFound, PermissionDenied
@@ -89,18 +90,6 @@ def _deny_read(action: str, institution_id: int | None, viewer: User | None) -> 
     db.session.commit()
 
 
-def _int_id(value: strawberry.ID | str | int, field: str) -> int:
-    if not str(value).isdigit():
-        raise NotFound(_("No such institution."), field=field)
-    return int(value)
-
-
-def _institution(institution_id: strawberry.ID, field: str = "institutionId") -> Institution:
-    institution = db.session.get(Institution, _int_id(institution_id, field))
-    if institution is None:
-        raise NotFound(_("No such institution."), field=field)
-    return institution
-
 
 def _own_institutions(user: User) -> list[tuple[Institution, inst_models.StaffRole]]:
     """The institutions `user` works for, admin roles first."""
@@ -121,7 +110,7 @@ def _visible_private(institution_id: strawberry.ID | None, action: str) -> Insti
         if not own:
             raise NotFound(_("You do not work for an institution."), field="institutionId")
         return own[0][0]
-    institution = _institution(institution_id)
+    institution = get_institution(institution_id)
     if not can_view_institution_private(viewer, institution.id):
         _deny_read(action, institution.id, viewer)
         raise PermissionDenied(_("You may not see this institution's records."))

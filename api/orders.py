@@ -23,12 +23,12 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer
+from api.lookup import get_institution
 from core.db import db
 from core.documents.models import Document
 from core.errors import DomainError, InvalidInput, NotFound, Problem
 from core.errors import ErrorCode as CoreErrorCode
 from core.identity.models import User
-from core.institutions.models import Institution
 from core.orders import models, service
 
 OrderStatusEnum = strawberry.enum(models.OrderStatus, name="OrderStatus")
@@ -142,13 +142,6 @@ OrderResult = Annotated[
     | NotAuthenticatedError, strawberry.union("OrderResult")]
 
 
-def _institution(institution_id: strawberry.ID) -> Institution:
-    institution = (db.session.get(Institution, int(institution_id))
-                   if str(institution_id).isdigit() else None)
-    if institution is None:
-        raise NotFound(_("No such institution."), field="institutionId")
-    return institution
-
 
 def _number(value: strawberry.ID | None, field: str) -> int | None:
     if value is None:
@@ -182,7 +175,7 @@ class OrderQuery:
     ) -> OrderListResult:
         try:
             viewer = require_viewer()
-            institution = _institution(institution_id)
+            institution = get_institution(institution_id)
             rows = service.orders_of_institution(institution.id, viewer, limit=limit,
                                                  offset=offset, status=status)
         except DomainError as exc:
@@ -208,7 +201,7 @@ class OrderMutation:
     def place_order(self, input: PlaceOrderInput) -> OrderResult:
         try:
             viewer = require_viewer()
-            institution = _institution(input.institution_id)
+            institution = get_institution(input.institution_id)
             enterprise_user = None
             user_id = _number(input.enterprise_user_id, "enterpriseUserId")
             if user_id is not None:
