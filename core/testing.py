@@ -144,6 +144,27 @@ def s3_bucket() -> str:
 
 
 @pytest.fixture
+def scratch_postgres(postgres_url: str) -> Iterator[str]:
+    """An empty database of its own on the test server (for migration round trips), dropped
+    afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, make_url
+
+    url = make_url(postgres_url).set(drivername="postgresql+psycopg")
+    name = f"qi_scratch_{uuid.uuid4().hex[:12]}"
+    server = create_engine(url, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture
 def app_config(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
     """The config overrides every test app starts from; a test may change it before `app`.
     A test that names `storage_backend` gets the S3 server's URL for its "s3" run."""

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,8 +15,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, inspect, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from core import migrate
@@ -541,22 +538,6 @@ def _roundtrip(url: str) -> None:
 
 def test_the_plugin_migrates_up_and_down_on_its_own_on_sqlite(tmp_path):
     _roundtrip(f"sqlite:///{tmp_path / 'equipment.sqlite'}")
-
-
-@pytest.fixture
-def scratch_postgres(postgres_url: str) -> Iterator[str]:
-    """An empty database of its own on the test server, dropped afterwards."""
-    url = make_url(postgres_url).set(drivername="postgresql+psycopg")
-    name = f"qi_scratch_equipment_{uuid.uuid4().hex[:8]}"
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 @pytest.mark.postgres

@@ -5,8 +5,6 @@ qualifications as part of the platform's databases (R-G-01) — in its own table
 from __future__ import annotations
 
 import io
-import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -14,8 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, select, text
 
 from core import migrate
 from core.audit.models import AuditEvent
@@ -289,22 +286,6 @@ def _roundtrip(url: str) -> None:
 
 def test_the_plugin_migrates_up_and_down_on_its_own_on_sqlite(tmp_path):
     _roundtrip(f"sqlite:///{tmp_path / 'testing.sqlite'}")
-
-
-@pytest.fixture
-def scratch_postgres(postgres_url: str) -> Iterator[str]:
-    """An empty database of its own on the test server, dropped afterwards."""
-    url = make_url(postgres_url).set(drivername="postgresql+psycopg")
-    name = f"qi_scratch_testing_{uuid.uuid4().hex[:8]}"
-    server = create_engine(url, isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 @pytest.mark.postgres
