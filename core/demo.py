@@ -202,6 +202,21 @@ def _operations(institutions: dict[str, Institution], users: dict[str, User]) ->
             "enterprise 佛山市顺德区美达电器有限公司 (user 13631000001)"]
 
 
+# The service-operation areas' own demo steps, in order (each `demo(institutions, users)` returns
+# the lines to print); an area adds its step here, its data lives in its own `demo.py`.
+DEMO_STEPS: tuple[str, ...] = ()
+
+
+def _run_steps(institutions: dict[str, Institution], users: dict[str, User]) -> list[str]:
+    from importlib import import_module
+
+    lines: list[str] = []
+    for path in DEMO_STEPS:
+        module, _sep, name = path.partition(":")
+        lines.extend(getattr(import_module(module), name)(institutions, users))
+    return lines
+
+
 def load_demo() -> list[str]:
     """Create the demo data; returns the lines to print (who can log in with what)."""
     lines = [f"demo password for every account: {DEMO_PASSWORD}"]
@@ -220,5 +235,6 @@ def load_demo() -> list[str]:
         _apply(spec, institution, users)
         lines.append(f"  institution #{institution.id} {institution.legal_name}: {spec['stage']}")
     lines.extend(f"  {line}" for line in _operations(institutions, users))
+    lines.extend(f"  {line}" for line in _run_steps(institutions, users))
     lines.append("  agents log in with their mobile number and the same password")
     return lines

@@ -74,6 +74,10 @@ class Institution(Base):
     went_live_at: Mapped[datetime | None]
     service_opening_date: Mapped[date | None]  # assessment cycles count from it (R-ASM-01)
     status_changed_at: Mapped[datetime | None]
+    # R-OPS-05: a live institution's homepage and service plans hidden until it rectifies
+    # (set and cleared by `core.visibility`); the reason is a stable code such as "no_item".
+    homepage_hidden_at: Mapped[datetime | None]
+    homepage_hidden_reason: Mapped[str | None] = mapped_column(String(64))
 
     staff: Mapped[list[InstitutionStaff]] = relationship(
         back_populates="institution", cascade="all, delete-orphan")
@@ -81,6 +85,11 @@ class Institution(Base):
     @property
     def is_live(self) -> bool:
         return self.status is InstitutionStatus.LIVE
+
+    @property
+    def is_public(self) -> bool:
+        """Live and not hidden under R-OPS-05: what enterprises and the public may see."""
+        return self.is_live and self.homepage_hidden_at is None
 
 
 class InstitutionStaff(Base):

@@ -24,6 +24,7 @@ class OrderStatus(enum.StrEnum):
 class OrderSource(enum.StrEnum):
     CONSULTATION = "consultation"
     SERVICE_ITEM = "service_item"
+    DEMAND = "demand"  # the response the enterprise picked for its demand (R-G-02)
     NONE = "none"
 
 
@@ -54,6 +55,7 @@ class Order(Base):
         ForeignKey("consultation.id", ondelete="SET NULL"))
     service_item_id: Mapped[int | None] = mapped_column(
         ForeignKey("service_item.id", ondelete="SET NULL"))
+    demand_id: Mapped[int | None] = mapped_column(ForeignKey("demand.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(200))
     amount_yuan: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"),

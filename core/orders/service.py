@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, BinaryIO
 
@@ -32,7 +32,7 @@ from sqlalchemy.orm import selectinload
 
 from core.audit import record_audit, sanitize_text
 from core.catalogue.models import ItemStatus, ServiceItem
-from core.clock import CHINA
+from core.clock import china_period
 from core.consultations.models import Consultation
 from core.db import db, utcnow
 from core.documents.models import Document
@@ -134,12 +134,6 @@ def get_order(order_id: int | str, viewer: User | None) -> Order:
 # ---------------------------------------------------------------- effective orders (R-ASM-03)
 
 
-def _period(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, end+1 00:00) in Asia/Shanghai: both dates included."""
-    return (datetime.combine(start, time(), tzinfo=CHINA),
-            datetime.combine(end + timedelta(days=1), time(), tzinfo=CHINA))
-
-
 def _effective_clause() -> ColumnElement[bool]:
     """THE definition of an effective order (R-ASM-03): completed (so not cancelled), and neither
     the enterprise user it is for nor whoever placed it is — or was, when placing — staff of the
@@ -157,7 +151,7 @@ def _effective_clause() -> ColumnElement[bool]:
 def effective_orders(institution_id: int, start: date, end: date) -> int:
     """How many effective orders `institution_id` completed from `start` to `end` inclusive
     (calendar days in Asia/Shanghai): what the assessment quota counts (R-ASM-03)."""
-    lo, hi = _period(start, end)
+    lo, hi = china_period(start, end)
     return db.session.scalar(select(func.count(Order.id)).where(
         Order.institution_id == institution_id, Order.completed_at >= lo, Order.completed_at < hi,
         _effective_clause())) or 0
