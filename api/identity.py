@@ -16,6 +16,7 @@ from api.errors import (
     InvalidInputError,
     NotAuthenticatedError,
     NotFoundError,
+    TryAgainLaterError,
     to_graphql_error,
 )
 from core.errors import DomainError, NotAuthenticated
@@ -129,15 +130,17 @@ class RevokeApiTokenSuccess:
     api_token: ApiTokenType
 
 
-RegisterResult = Annotated[RegisterSuccess | InvalidInputError, strawberry.union("RegisterResult")]
+RegisterResult = Annotated[RegisterSuccess | InvalidInputError | TryAgainLaterError,
+                           strawberry.union("RegisterResult")]
 LoginResult = Annotated[
-    LoginSuccess | AuthenticationFailedError | AccountLockedError | InvalidInputError,
+    LoginSuccess | AuthenticationFailedError | AccountLockedError | InvalidInputError
+    | TryAgainLaterError,
     strawberry.union("LoginResult"),
 ]
 LogoutResult = Annotated[LogoutSuccess | NotAuthenticatedError, strawberry.union("LogoutResult")]
 IssueApiTokenResult = Annotated[
     IssueApiTokenSuccess | AuthenticationFailedError | AccountLockedError | InvalidInputError
-    | NotAuthenticatedError,
+    | NotAuthenticatedError | TryAgainLaterError,
     strawberry.union("IssueApiTokenResult"),
 ]
 RevokeApiTokenResult = Annotated[
@@ -205,8 +208,7 @@ class IdentityMutation:
     def revoke_api_token(self, id: strawberry.ID) -> RevokeApiTokenResult:
         try:
             user = require_viewer()
-            token_id = int(id) if str(id).isdigit() else -1
-            token = service.revoke_token(user, token_id)
+            token = service.revoke_token(user, id)
         except DomainError as exc:
             return to_graphql_error(exc)  # type: ignore[return-value]
         return RevokeApiTokenSuccess(api_token=ApiTokenType.from_model(token))

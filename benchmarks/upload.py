@@ -32,9 +32,7 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,6 +47,9 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from core.testing_processes import Service, children_of, wait_for_http  # noqa: E402
+from core.testing_processes import start_gunicorn as start_gunicorn_service  # noqa: E402
 
 MiB = 1024 * 1024
 PART_SIZE = 5 * MiB  # S3's minimum part size, which the application uses too
@@ -129,23 +130,6 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rfind(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of `pid`, by their parent field in /proc/<child>/stat."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # The command name (field 2) is in parentheses and may contain spaces.
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
 
 
 # ---------------------------------------------------------------- a browser, more or less
@@ -274,12 +258,6 @@ class Browser:
 # ---------------------------------------------------------------- set-up
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def make_pdf(path: Path, size: int) -> str:
     """A `size`-byte file a PDF sniffer accepts (header, then random bytes); its SHA-256."""
     digest = hashlib.sha256()
@@ -324,57 +302,23 @@ def prepare_database(config: dict[str, Any]) -> tuple[Any, int, str]:
     return app, institution_id, email
 
 
-@dataclass
-class Gunicorn:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    worker: int = 0
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(15)
-
-
-def start_gunicorn(env_overrides: dict[str, str], log_path: Path) -> Gunicorn:
-    port = free_port()
-    env = {**os.environ, **env_overrides}
-    command = [sys.executable, "-m", "gunicorn", "-w", "1", "--threads", "2",
-               "-b", f"127.0.0.1:{port}", "--timeout", "300", "--graceful-timeout", "5",
-               "--no-control-socket", "core.app:create_app()"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    server = Gunicorn(process, port, log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            status, _, _ = Browser("127.0.0.1", port).request("GET", "/login")
-        except OSError:
-            status = 0
-        workers = children_of(process.pid)
-        if status == 200 and len(workers) == 1:
-            server.worker = workers[0]
-            return server
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"gunicorn did not answer within {STARTUP_TIMEOUT:.0f} s:\n{server.log_tail()}")
+def start_gunicorn(env_overrides: dict[str, str], log_path: Path) -> tuple[Service, int]:
+    """One worker with two threads, so the worker's RSS is the application's alone; returns the
+    server and its worker's pid."""
+    server = start_gunicorn_service("gunicorn", {**os.environ, **env_overrides}, log_path,
+                                    workers=1, threads=2, extra=["--timeout", "300"])
+    try:
+        wait_for_http(server, "/login", timeout=STARTUP_TIMEOUT)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while len(workers := children_of(server.process.pid)) != 1:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn has {len(workers)} workers, not one:\n"
+                                   f"{server.log_tail()}")
+            time.sleep(0.2)
+    except BaseException:
+        server.stop()
+        raise
+    return server, workers[0]
 
 
 # ---------------------------------------------------------------- the runs
@@ -477,9 +421,8 @@ def run(args: argparse.Namespace, tmp: Path, cleanup: list[Any]) -> None:
     small = tmp / "small.pdf"
     small_sha256 = make_pdf(small, WARMUP_BYTES)
 
-    app_server = start_gunicorn(env, tmp / "gunicorn.log")
+    app_server, worker = start_gunicorn(env, tmp / "gunicorn.log")
     cleanup.append(app_server.stop)
-    worker = app_server.worker
     try:
         browser = Browser("127.0.0.1", app_server.port)
         browser.log_in(email, PASSWORD)

@@ -1,13 +1,28 @@
-"""Password hashing (Argon2id) and the password policy (SECURITY.md 5)."""
+"""Password hashing (Argon2id) and the password policy (SECURITY.md 5).
+
+One Argon2id hash at the production cost takes both cores of a small machine for about 0.15 s.
+A burst of logins, each hashing in its own request thread, would take every core and leave the
+other requests waiting (benchmarks/README.md, "Logins under a burst"), so hashes run in slots:
+at most `PASSWORD_HASH_CONCURRENCY` at once per process. A request that finds no free slot within
+`PASSWORD_HASH_WAIT_MS` is refused at once with `ServiceBusy` (503, `Retry-After`) instead of
+queueing without end; nothing was checked, so nothing is counted against the account.
+"""
 
 from __future__ import annotations
 
+import os
 import string
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, has_app_context
+from flask_babel import gettext as _
+
+from core.errors import ServiceBusy
 
 # A short list of the passwords tried first by every credential-stuffing run, plus the ones
 # that Chinese leak analyses rank highest. Compared case-insensitively.
@@ -39,15 +54,54 @@ def _hasher() -> PasswordHasher:
     return _hasher_for(time_cost, memory_kib)
 
 
+BUSY_RETRY_AFTER_SECONDS = 2
+_slots_lock = threading.Lock()
+_slots: dict[tuple[int, int], threading.BoundedSemaphore] = {}
+
+
+def _semaphore(concurrency: int) -> threading.BoundedSemaphore:
+    key = (os.getpid(), concurrency)  # a fork starts with free slots of its own
+    with _slots_lock:
+        semaphore = _slots.get(key)
+        if semaphore is None:
+            semaphore = _slots[key] = threading.BoundedSemaphore(concurrency)
+        return semaphore
+
+
+@contextmanager
+def hashing_slot() -> Iterator[None]:
+    """Hold one of the process's hashing slots, or raise `ServiceBusy` when none frees in time.
+    Outside an app (scripts, the CLI) there is no bound."""
+    concurrency = int(current_app.config.get("PASSWORD_HASH_CONCURRENCY", 0)) if has_app_context() else 0
+    if concurrency <= 0:
+        yield
+        return
+    semaphore = _semaphore(concurrency)
+    if not semaphore.acquire(timeout=int(current_app.config["PASSWORD_HASH_WAIT_MS"]) / 1000):
+        from core import ratelimit
+        from core.observability import metrics
+
+        metrics.record_refusal(current_app, "busy", "password_hash")
+        ratelimit.note_retry_after(BUSY_RETRY_AFTER_SECONDS)
+        raise ServiceBusy(_("The server is busy. Try again in %(n)d seconds.",
+                            n=BUSY_RETRY_AFTER_SECONDS), retry_after=BUSY_RETRY_AFTER_SECONDS)
+    try:
+        yield
+    finally:
+        semaphore.release()
+
+
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    with hashing_slot():
+        return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher().verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with hashing_slot():
+        try:
+            return _hasher().verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def needs_rehash(password_hash: str) -> bool:
@@ -61,7 +115,8 @@ def dummy_hash() -> str:
 
 @lru_cache(maxsize=4)
 def _dummy_hash(hasher: PasswordHasher) -> str:
-    return hasher.hash("not-a-real-password-§")
+    with hashing_slot():
+        return hasher.hash("not-a-real-password-§")
 
 
 def character_classes(password: str) -> int:

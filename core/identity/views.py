@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from core.errors import DomainError
+from core.errors import DomainError, TryAgainLater
 from core.identity import auth, service
 from core.identity.forms import (
     ChangePasswordForm,
@@ -30,20 +30,24 @@ _FIELDS = {"displayName": "display_name", "currentPassword": "current_password",
 @bp.route("/login", methods=["GET", "POST"])
 def login():  # type: ignore[no-untyped-def]
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
         try:
             user = service.authenticate(form.identifier.data or "", form.password.data or "")
         except DomainError as exc:
             flash(exc.message, "error")
+            # 429 (this address is throttled) or 503 (busy), with Retry-After; else the form again
+            status = exc.http_status if isinstance(exc, TryAgainLater) else 200
         else:
             auth.log_in(user)
             return redirect(safe_next(request.args.get("next")))
-    return render_template("identity/login.html", form=form)
+    return render_template("identity/login.html", form=form), status
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():  # type: ignore[no-untyped-def]
     form = RegisterForm()
+    status = 200
     if form.validate_on_submit():
         try:
             user = service.register(
@@ -55,11 +59,12 @@ def register():  # type: ignore[no-untyped-def]
             )
         except DomainError as exc:
             attach_problems(form, exc, _FIELDS)
+            status = exc.http_status if isinstance(exc, TryAgainLater) else 200
         else:
             auth.log_in(user)
             flash(_("Welcome! Your account has been created."), "success")
             return redirect(url_for("identity.account"))
-    return render_template("identity/register.html", form=form)
+    return render_template("identity/register.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])

@@ -13,6 +13,9 @@ What is shown:
   logout on B ends the session on A too (sessions live in PostgreSQL);
 - wrong passwords sent alternately to A and B count together: the account locks, and then even
   the right password is refused on both;
+- failed logins from one client address (behind the trusted proxy, `X-Forwarded-For`) naming
+  accounts that do not exist, spread over A and B, are throttled on both once they reach the
+  limit (the windows are in Redis), while other addresses log in;
 - a notification queued by an action on one instance (the regulator approving an application)
   is delivered once, by the worker;
 - the worker killed (SIGKILL, whole process group) while the gateway is answering, and started
@@ -29,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import redis
@@ -62,7 +66,9 @@ PASSWORD = "Scale-out#2026"
 OPERATOR, REGULATOR = "13800000002", "13800000001"  # demo staff
 SCREENING_ADMIN, LIVE_ADMIN = "13922000003", "13922000001"  # admins of the two demo institutions
 WRONG = "Wrong mobile number / email or password."
+RATE_LIMIT = 20  # failed logins per client address in 600 s (the default)
 LOCKED = "Too many failed logins: the account is locked."
+THROTTLED = "Too many attempts from your network."
 
 
 @dataclass
@@ -183,7 +189,10 @@ def cluster(pg_server_url: str, s3_server: Any, redis_base_url: str,
                "PYTHONPATH": pythonpath, "QI_NOTIFY_LEASE_SECONDS": str(LEASE_SECONDS),
                "QI_CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS),
                "QI_WEB_WORKERS": "1", "QI_WEB_THREADS": "4", "QI_LOGIN_MAX_FAILURES": "5",
-               "QI_LOGIN_FAILURE_WINDOW_MINUTES": "15", "QI_LOGIN_LOCK_MINUTES": "15"}
+               "QI_LOGIN_FAILURE_WINDOW_MINUTES": "15", "QI_LOGIN_LOCK_MINUTES": "15",
+               # One trusted proxy: a request's X-Forwarded-For names its client (the rate-limit
+               # test's); the other tests send none and are counted as 127.0.0.1.
+               "QI_PROXY_TRUSTED_HOPS": "1", "QI_RATE_LIMIT_LOGIN": f"{RATE_LIMIT}/600"}
         for name in ("QI_INLINE_SCHEDULER", "PROMETHEUS_MULTIPROC_DIR", "FLASK_DEBUG", "QI_DEBUG"):
             env.pop(name, None)
         for name in ("a", "b"):
@@ -237,6 +246,31 @@ def test_wrong_passwords_on_both_instances_count_together_and_lock(cluster: Clus
     for instance in (cluster.a, cluster.b):
         status, page = cluster.browser(instance).log_in("locked@scaleout.example.cn", PASSWORD)
         assert status == 200 and LOCKED in page, f"{instance.name} let a locked account in"
+
+
+def test_failed_logins_from_one_address_are_throttled_on_both_instances(cluster: Cluster) -> None:
+    """Unknown identifiers, so no account lock-out can help: only the address's window, kept in
+    Redis, stops them. 20 failures alternate between A and B; the 21st is refused on either."""
+    client = {"X-Forwarded-For": "203.0.113.50", "Content-Type": "application/x-www-form-urlencoded"}
+
+    def attempt(instance: Service, identifier: str, headers: dict[str, str]) -> tuple[int, dict, str]:
+        browser = cluster.browser(instance)
+        body = urlencode({"csrf_token": browser.csrf("/login"), "identifier": identifier,
+                          "password": "not-the-password-1"}).encode()
+        status, response_headers, page = browser.request("POST", "/login", body, headers)
+        return status, response_headers, page.decode(errors="replace")
+
+    for n in range(RATE_LIMIT):
+        instance = cluster.a if n % 2 == 0 else cluster.b
+        status, _, page = attempt(instance, f"nobody{n}@scaleout.example.cn", client)
+        assert status == 200 and WRONG in page, f"attempt {n + 1} on {instance.name}: {status}"
+    for instance in (cluster.a, cluster.b):
+        status, headers, page = attempt(instance, "nobody@scaleout.example.cn", client)
+        assert status == 429, f"{instance.name} let the {RATE_LIMIT + 1}th failure through"
+        assert THROTTLED in page and 1 <= int(headers["retry-after"]) <= 600
+    neighbour = {**client, "X-Forwarded-For": "203.0.113.51"}
+    status, _, page = attempt(cluster.b, "nobody@scaleout.example.cn", neighbour)
+    assert status == 200 and WRONG in page, "another address is not throttled"
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
