@@ -22,7 +22,7 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer
-from api.lookup import get_institution
+from api.lookup import get_institution, int_id
 from core.audit import record_audit
 from core.cases import models, service
 from core.db import db
@@ -126,7 +126,8 @@ class CaseMutation:
                 institution, category_code=input.category_code, kind=input.kind,
                 client_name=input.client_name, completed_on=input.completed_on,
                 reference_number=input.reference_number, description=input.description,
-                evidence_document_id=str(input.evidence_document_id), actor=viewer)
+                evidence_document_id=int_id(input.evidence_document_id, "evidenceDocumentId",
+                                            _("No such document.")), actor=viewer)
         except DomainError as exc:
             db.session.rollback()
             return to_graphql_error(exc)  # type: ignore[return-value]

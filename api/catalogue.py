@@ -1,7 +1,9 @@
 """Service items, enterprises and the directory in GraphQL (R-OPS-01, R-G-01, Annex 2 item 5).
 
-The directory and an institution's page are public; a directory page costs a fixed number of
-SQL statements whatever `first` is (`core.catalogue.directory.load_entries`). Item changes are
+The directory and an institution's page are public (a page hidden under R-OPS-05 only for the
+institution's staff and platform staff); a directory page — items, certificates and ratings
+included — costs a fixed number of SQL statements whatever `first` is
+(`core.catalogue.directory.load_entries`). Item changes are
 for the institution's admin, enterprise records for the enterprise's own users; the services
 check and audit that.
 """
@@ -13,6 +15,8 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
+from flask import g
+from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from api.documents import CertificateStatusEnum
@@ -28,13 +32,17 @@ from api.errors import (
 from api.identity import require_viewer, viewer_model
 from api.lookup import int_id
 from core.catalogue import directory, service
+from core.catalogue.filters import directory_filters
+from core.catalogue.institution_page import InstitutionPage, institution_page
 from core.catalogue.models import ItemStatus, PricingKind, ServiceItem
 from core.db import db
 from core.documents.kinds import get_kind
 from core.enterprises import service as enterprises
 from core.enterprises.models import Enterprise, EnterpriseSize
-from core.errors import DomainError, NotFound
+from core.errors import DomainError, InvalidInput, NotFound
+from core.ids import get_by_id, parse_id
 from core.institutions.models import Institution
+from core.masking import mask_person_name
 from core.plugins import plugins
 
 PricingKindEnum = strawberry.enum(PricingKind, name="PricingKind")
@@ -44,8 +52,11 @@ EnterpriseSizeEnum = strawberry.enum(EnterpriseSize, name="EnterpriseSize")
 
 
 def _category_name(code: str) -> str:
-    category = plugins.categories().get(code)
-    return category.name if category else code
+    # Once per request, not once per entry: asking the plugins is a hook call each time.
+    names = g.get("qi_category_names")
+    if names is None:
+        names = g.qi_category_names = {c: cat.name for c, cat in plugins.categories().items()}
+    return names.get(code, code)
 
 
 @strawberry.type(name="ServiceItem")
@@ -86,6 +97,17 @@ class ServiceItemType:
                    _model=i)
 
 
+@strawberry.type(description="A published item as a directory listing shows it; the whole item "
+                             "(description, scope, fields) is `serviceItem(id)`.")
+class DirectoryItem:
+    id: strawberry.ID
+    category_code: str
+    title: str
+    pricing_kind: PricingKindEnum  # type: ignore[valid-type]
+    price_yuan: Decimal | None
+    turnaround_days: int | None
+
+
 @strawberry.type
 class DirectoryCertificate:
     id: strawberry.ID
@@ -104,6 +126,36 @@ class DirectoryCategory:
     name: str
 
 
+@strawberry.type(name="Rating", description="Enterprises' stars for completed orders (1-5).")
+class RatingType:
+    average: float | None = strawberry.field(description="Mean stars; null with no review.")
+    count: int
+
+
+@strawberry.type(name="DirectoryFilter", description="A filter a plugin adds to the directory.")
+class DirectoryFilterType:
+    name: str
+    label: str
+    example: str
+
+
+@strawberry.input
+class DirectoryFilterInput:
+    name: str = strawberry.field(description="One of `directoryFilters`' names, e.g. standard.")
+    term: str = strawberry.field(description="At most 100 characters, e.g. GB/T 2828.1.")
+
+
+@strawberry.type
+class MonthlyResponseTime:
+    year: int
+    month: int
+    consultations: int = strawberry.field(description="Consultations received in the month.")
+    average_seconds: float | None = strawberry.field(
+        description="Average counted first-response time of those received in the working-day "
+                    "service window (R-OPS-03); null when there was none.")
+    average_within_limit: bool = strawberry.field(description="That average is at most 2 hours.")
+
+
 @strawberry.type
 class DirectoryInstitution:
     id: strawberry.ID
@@ -115,18 +167,24 @@ class DirectoryInstitution:
     contact_phone: str | None
     website: str | None
     categories: list[DirectoryCategory]
-    items: list[ServiceItemType]
+    items: list[DirectoryItem]
     certificates: list[DirectoryCertificate]
+    rating: RatingType
 
     @classmethod
-    def from_entry(cls, e: directory.DirectoryEntry) -> DirectoryInstitution:
+    def from_entry(cls, e: directory.DirectoryEntry, **extra: Any) -> Any:
         i = e.institution
+        if "items" not in extra:
+            extra["items"] = [DirectoryItem(
+                id=strawberry.ID(str(item.id)), category_code=item.category_code, title=item.title,
+                pricing_kind=item.pricing_kind, price_yuan=item.price_yuan,
+                turnaround_days=item.turnaround_days) for item in e.items]
         return cls(
+            rating=RatingType(average=e.rating.average, count=e.rating.count), **extra,
             id=strawberry.ID(str(i.id)), name=i.legal_name, introduction=i.introduction,
             province_code=i.province_code, city_code=i.city_code, district_code=i.district_code,
             contact_phone=i.contact_phone, website=i.website,
             categories=[DirectoryCategory(code=c, name=_category_name(c)) for c in e.categories],
-            items=[ServiceItemType.from_model(item) for item in e.items],
             certificates=[DirectoryCertificate(
                 id=strawberry.ID(str(c.document.id)), kind=c.document.kind,
                 kind_name=str(get_kind(c.document.kind).name) if get_kind(c.document.kind)
@@ -134,6 +192,28 @@ class DirectoryInstitution:
                 certificate_number=c.document.certificate_number, issuer=c.document.issuer,
                 valid_to=c.document.valid_to, scope=c.document.scope, status=c.verdict.status)
                 for c in e.certificates])
+
+
+@strawberry.type(name="InstitutionPage")
+class InstitutionPageType(DirectoryInstitution):
+    items: list[ServiceItemType]  # type: ignore[assignment]  # whole items on the page
+    response_times: list[MonthlyResponseTime] = strawberry.field(
+        description="The last three full calendar months, oldest first.")
+    hidden: bool = strawberry.field(
+        description="Hidden from the public (R-OPS-05); only its staff and platform staff see it.")
+    hidden_at: datetime | None
+    hidden_reason: str | None = strawberry.field(description="A stable code, e.g. no_item.")
+
+    @classmethod
+    def from_page(cls, page: InstitutionPage) -> InstitutionPageType:
+        return cls.from_entry(
+            page.entry, items=[ServiceItemType.from_model(i) for i in page.entry.items],
+            hidden=page.hidden, hidden_at=page.hidden_at,
+            hidden_reason=page.hidden_reason,
+            response_times=[MonthlyResponseTime(
+                year=m.year, month=m.month, consultations=m.consultations,
+                average_seconds=m.average_seconds, average_within_limit=m.average_within_limit)
+                for m in page.response_times])
 
 
 @strawberry.type
@@ -165,8 +245,7 @@ class EnterpriseType:
         return cls(id=strawberry.ID(str(e.id)), name=e.name, uscc=e.uscc, industry=e.industry,
                    province_code=e.province_code, city_code=e.city_code,
                    district_code=e.district_code, size=e.size,
-                   contact_name=e.contact_name if full else (e.contact_name or "")[:1] + "**"
-                   if e.contact_name else None,
+                   contact_name=e.contact_name if full else mask_person_name(e.contact_name),
                    contact_phone=e.contact_phone if full else enterprises.masked_phone(e.contact_phone),
                    created_at=e.created_at)
 
@@ -250,41 +329,61 @@ EnterpriseResult = Annotated[
 ]
 
 
+def _query_error(exc: DomainError) -> GraphQLError:
+    """A query's refusal as a GraphQL error that keeps its stable code and fields (kept, not
+    masked, in production)."""
+    problems = exc.problems if isinstance(exc, InvalidInput) else []
+    return GraphQLError(exc.message, extensions={
+        "code": str(exc.code), "field": exc.field,
+        "problems": [{"code": str(p.code), "message": p.message, "field": p.field} for p in problems]})
+
+
 def _item(item_id: strawberry.ID) -> ServiceItem:
     return service.get_item(int_id(item_id, "id"), viewer_model())
 
 
 @strawberry.type
 class CatalogueQuery:
-    @strawberry.field(description="Search live institutions and their published items by keyword "
-                                  "(Chinese two-character words match), category, region and "
-                                  "certificate kind; sort 'relevance' or 'name'; first ≤ 100.")
+    @strawberry.field(description="Search listed institutions and their published items by keyword "
+                                  "(Chinese two-character words match), category, region, "
+                                  "certificate kind, minimum rating (1-5) and the plugins' "
+                                  "`filters` (see `directoryFilters`); sort 'relevance', 'name' "
+                                  "or 'rating'; first ≤ 100. Wrong input is an error whose "
+                                  "extensions carry `code`, `field` and every problem.")
     def directory(self, keyword: str | None = None, category: str | None = None,
                   city_code: str | None = None, district_code: str | None = None,
-                  certificate_kind: str | None = None, sort: str = "relevance",
+                  certificate_kind: str | None = None, min_rating: float | None = None,
+                  filters: list[DirectoryFilterInput] | None = None, sort: str = "relevance",
                   first: int = directory.PAGE_DEFAULT, offset: int = 0) -> DirectoryPage:
         try:
             page = directory.search(directory.DirectoryQuery(
                 keyword=keyword or "", category=category, city_code=city_code,
-                district_code=district_code, certificate_kind=certificate_kind, sort=sort,
-                first=first, offset=offset))
+                district_code=district_code, certificate_kind=certificate_kind,
+                min_rating=min_rating, filters=tuple((f.name, f.term) for f in filters or ()),
+                sort=sort, first=first, offset=offset))
         except DomainError as exc:
-            raise ValueError(exc.message) from exc
+            raise _query_error(exc) from exc
         return DirectoryPage(total=page.total, first=page.first, offset=page.offset,
                              institutions=[DirectoryInstitution.from_entry(e) for e in page.entries])
 
-    @strawberry.field(description="A live institution's public page; null for any other.")
-    def institution_page(self, id: strawberry.ID) -> DirectoryInstitution | None:
-        if not str(id).isdigit():
-            return None
-        entry = directory.institution_page(int(id))
-        return DirectoryInstitution.from_entry(entry) if entry else None
+    @strawberry.field(description="The filters the plugins add to `directory` (e.g. standard, "
+                                  "instrument).")
+    def directory_filters(self) -> list[DirectoryFilterType]:
+        return [DirectoryFilterType(name=f.name, label=f.label, example=f.example)
+                for f in directory_filters().values()]
+
+    @strawberry.field(description="A live institution's page; null when there is none or the viewer "
+                                  "may not see it (a hidden one is for its staff and platform "
+                                  "staff only, R-OPS-05).")
+    def institution_page(self, id: strawberry.ID) -> InstitutionPageType | None:
+        number = parse_id(id)
+        page = institution_page(number, viewer_model()) if number is not None else None
+        return InstitutionPageType.from_page(page) if page else None
 
     @strawberry.field(description="An institution's items: all for its staff and platform staff, "
                                   "published ones of a live institution for anybody else.")
     def service_items(self, institution_id: strawberry.ID) -> list[ServiceItemType]:
-        institution = db.session.get(Institution, int(institution_id)) if str(
-            institution_id).isdigit() else None
+        institution = get_by_id(Institution, institution_id)
         if institution is None:
             return []
         return [ServiceItemType.from_model(i)
@@ -311,7 +410,7 @@ class CatalogueQuery:
             total, rows = enterprises.enterprise_database(
                 viewer, keyword=keyword or "", city_code=city_code, first=first, offset=offset)
         except DomainError as exc:
-            raise ValueError(exc.message) from exc
+            raise _query_error(exc) from exc
         return EnterprisePage(total=total,
                               enterprises=[EnterpriseType.from_model(e, viewer) for e in rows])
 

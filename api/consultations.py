@@ -22,16 +22,15 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer
-from api.lookup import get_institution
+from api.lookup import get_institution, optional_id
 from core.audit import record_audit
 from core.consultations import models, service, sla
 from core.db import db
-from core.errors import DomainError, InvalidInput, NotFound, PermissionDenied, Problem
+from core.errors import DomainError, InvalidInput, PermissionDenied, Problem
 from core.errors import ErrorCode as CoreErrorCode
 from core.identity.models import User
 from core.identity.service import mask_identifier
-from core.institutions.access import is_platform_staff, staff_role
-from core.institutions.models import StaffRole
+from core.institutions.access import client_contact_institutions, is_platform_staff, staff_role
 
 ConsultationStatusEnum = strawberry.enum(models.ConsultationStatus, name="ConsultationStatus")
 MessageSideEnum = strawberry.enum(models.MessageSide, name="ConsultationSide")
@@ -179,8 +178,7 @@ class ConsultationQuery:
                                                         offset=offset, status=status)
         except DomainError as exc:
             return to_graphql_error(exc)  # type: ignore[return-value]
-        entitled = (service.is_operator(viewer)
-                    or staff_role(viewer, institution.id) is StaffRole.ADMIN)
+        entitled = institution.id in client_contact_institutions(viewer, {institution.id})
         return ConsultationList(consultations=_build_all(rows, viewer, entitled=entitled))
 
     @strawberry.field(description="R-OPS-03 for one institution and month (Asia/Shanghai): the "
@@ -214,25 +212,19 @@ class ConsultationQuery:
 @strawberry.type
 class ConsultationMutation:
     @strawberry.mutation(description="An enterprise asks a live institution, optionally about a "
-                                     "service item; an operator may ask for an enterprise (R-G-08).")
+                                     "service item; an operator may ask for an enterprise (R-G-08). "
+                                     "One whose homepage is hidden takes no new consultation: "
+                                     "NOT_TAKING_REQUESTS (R-OPS-05, R-OPS-06).")
     def ask_consultation(self, input: AskConsultationInput) -> ConsultationResult:
         try:
             viewer = require_viewer()
             institution = get_institution(input.institution_id)
-            enterprise_user = None
-            if input.enterprise_user_id is not None:
-                enterprise_user = (db.session.get(User, int(input.enterprise_user_id))
-                                   if str(input.enterprise_user_id).isdigit() else None)
-                if enterprise_user is None:
-                    raise NotFound(_("No such enterprise user."), field="enterpriseUserId")
-            item = input.service_item_id
-            if item is not None and not str(item).isdigit():
-                raise InvalidInput([Problem(CoreErrorCode.INVALID_INPUT,
-                                            _("Enter a valid service item number."), "serviceItemId")])
+            enterprise_user = service.asker_by_id(institution, input.enterprise_user_id, viewer)
             consultation = service.ask(
                 institution, subject=input.subject, body=input.body, actor=viewer,
                 enterprise_user=enterprise_user,
-                service_item_id=int(item) if item is not None else None)
+                service_item_id=optional_id(input.service_item_id, "serviceItemId",
+                                            _("No such service item.")))
         except DomainError as exc:
             db.session.rollback()
             return to_graphql_error(exc)  # type: ignore[return-value]

@@ -18,11 +18,11 @@ from api.errors import (
 )
 from api.identity import require_viewer, viewer_model
 from api.lookup import get_institution, int_id
-from core.db import db
 from core.documents import models, service
 from core.documents.kinds import get_kind
 from core.documents.status import CertificateStatus
 from core.errors import DomainError, NotFound
+from core.ids import get_by_id
 from core.institutions.models import Institution
 
 VerificationEnum = strawberry.enum(models.Verification, name="DocumentVerification")
@@ -170,8 +170,7 @@ class DocumentQuery:
                                   "for anybody else.")
     def institution_documents(self, institution_id: strawberry.ID,
                               include_history: bool = False) -> list[DocumentType]:
-        institution = db.session.get(Institution, int(institution_id)) if str(
-            institution_id).isdigit() else None
+        institution = get_by_id(Institution, institution_id)
         if institution is None:
             return []
         return [DocumentType.from_model(d) for d in service.institution_documents(

@@ -41,6 +41,13 @@ class AccountLockedError(UserError):
     retry_after: datetime = strawberry.field(description="When the account unlocks (UTC).")
 
 
+@strawberry.type(description="Refused for now (RATE_LIMITED: too many attempts from this address; "
+                             "SERVICE_BUSY: no capacity now); the same request may succeed later. "
+                             "The HTTP answer carries Retry-After too.")
+class TryAgainLaterError(UserError):
+    retry_after_seconds: int = strawberry.field(description="Seconds to wait before trying again.")
+
+
 @strawberry.type
 class NotAuthenticatedError(UserError):
     pass
@@ -65,6 +72,9 @@ def to_graphql_error(exc: core_errors.DomainError) -> UserError:
             problems=[FieldProblem(code=ErrorCode(p.code), message=p.message, field=p.field)
                       for p in exc.problems],
         )
+    if isinstance(exc, core_errors.TryAgainLater):
+        return TryAgainLaterError(code=code, message=exc.message, field=None,
+                                  retry_after_seconds=exc.retry_after)
     if isinstance(exc, core_errors.AccountLocked):
         return AccountLockedError(code=code, message=exc.message, field=None, retry_after=exc.until)
     by_class: dict[type[core_errors.DomainError], type[UserError]] = {

@@ -8,14 +8,22 @@ from flask_babel import gettext as _
 
 from core.db import db
 from core.errors import NotFound
+from core.ids import parse_id
 from core.institutions.models import Institution
 
 
 def int_id(value: strawberry.ID | str | int, field: str, message: str | None = None) -> int:
-    """The integer behind an ID; anything else is "not found" on `field`."""
-    if not str(value).isdigit():
+    """The row id behind an ID (`core.ids.parse_id`); anything else is "not found" on `field`."""
+    number = parse_id(value)
+    if number is None:
         raise NotFound(message or _("No such object."), field=field)
-    return int(value)
+    return number
+
+
+def optional_id(value: strawberry.ID | str | int | None, field: str,
+                message: str | None = None) -> int | None:
+    """An optional ID argument or input field: None when left out, else as `int_id`."""
+    return None if value is None else int_id(value, field, message)
 
 
 def get_institution(institution_id: strawberry.ID | str | int,

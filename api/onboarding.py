@@ -70,6 +70,7 @@ from core import errors as core_errors
 from core.audit.service import client_ip
 from core.db import db
 from core.errors import DomainError, InvalidInput, NotFound, PermissionDenied, Problem
+from core.ids import parse_id
 from core.institutions.access import (
     is_platform_staff,
 )
@@ -121,8 +122,7 @@ class OnboardingQuery:
         for institution, _role in own:
             if str(institution.id) == str(institution_id):
                 return InstitutionType.from_model(institution)
-        _deny_read("institution.read", int_id(institution_id, "institutionId", _("No such institution."))
-                   if str(institution_id).isdigit() else None, viewer)
+        _deny_read("institution.read", parse_id(institution_id), viewer)
         return None
 
     @strawberry.field(description="Every eligibility condition checked for the institution on "
@@ -183,8 +183,7 @@ def _transition(institution_id: strawberry.ID, action: str, **kwargs: Any) -> Ap
         institution = get_institution(institution_id)
         application = workflow.transition(institution.id, action, actor=user, **kwargs)
     except DomainError as exc:
-        number = int(institution_id) if str(institution_id).isdigit() else None
-        return _error(exc, number)  # type: ignore[return-value]
+        return _error(exc, parse_id(institution_id))  # type: ignore[return-value]
     return ApplicationSuccess(application=ApplicationType.from_model(application))
 
 
@@ -253,9 +252,8 @@ class OnboardingMutation:
         try:
             user = require_viewer()
             institution = get_institution(institution_id)
-            if not str(user_id).isdigit():
-                raise NotFound(_("No such agent."), field="userId")
-            agents.remove_agent(institution, int(user_id), actor=user)
+            agents.remove_agent(institution, int_id(user_id, "userId", _("No such agent.")),
+                                actor=user)
         except DomainError as exc:
             return _error(exc)  # type: ignore[return-value]
         return InstitutionSuccess(institution=InstitutionType.from_model(institution))

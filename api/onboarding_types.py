@@ -336,6 +336,12 @@ class InstitutionType:
     service_opening_date: date | None
     _model: strawberry.Private[Institution]
     _categories: strawberry.Private[list[str] | None] = None
+    _contacts: strawberry.Private[bool | None] = None  # read once per answer: two fields ask
+
+    def _contacts_visible(self) -> bool:
+        if self._contacts is None:
+            self._contacts = _may_see_contacts(viewer_model(), self._model.id)
+        return self._contacts
 
     @strawberry.field(description="The viewer's role here; null for platform staff.")
     def viewer_role(self) -> StaffRoleEnum | None:  # type: ignore[valid-type]
@@ -346,13 +352,13 @@ class InstitutionType:
     @strawberry.field(description="What the profile still lacks (R-ONB-01); empty when complete.")
     def profile_problems(self) -> list[FieldProblem]:
         return [FieldProblem(code=ErrorCode(p.code), message=str(p.message), field=p.field)
-                for p in profile.profile_problems(self._model)]
+                for p in profile.profile_problems(self._model, categories=self.categories())]
 
     @strawberry.field(description="The chosen service category codes.")
     def categories(self) -> list[str]:
-        if self._categories is not None:
-            return self._categories
-        return profile.institution_categories(self._model)
+        if self._categories is None:
+            self._categories = profile.institution_categories(self._model)
+        return list(self._categories)
 
     @strawberry.field
     def advantage_items(self) -> list[AdvantageItemType]:
@@ -363,7 +369,7 @@ class InstitutionType:
     @strawberry.field
     def agents(self) -> list[AgentType]:
         viewer = viewer_model()
-        entitled = _may_see_contacts(viewer, self._model.id)
+        entitled = self._contacts_visible()
         return [AgentType(user_id=strawberry.ID(str(u.id)), display_name=u.display_name,
                           phone=_mask(u.phone, entitled or (viewer is not None and viewer.id == u.id)),
                           email=_mask(u.email, entitled or (viewer is not None and viewer.id == u.id)))
@@ -372,16 +378,17 @@ class InstitutionType:
     @strawberry.field(description="Invitations neither accepted, withdrawn nor expired (the "
                                   "admin and platform staff only; empty for others).")
     def pending_invitations(self) -> list[AgentInvitationType]:
-        viewer = viewer_model()
-        if not _may_see_contacts(viewer, self._model.id):
+        if not self._contacts_visible():
             return []
         return [_invitation(i) for i in agents.open_invitations(self._model)]
 
     @strawberry.field
     def commitment(self) -> CommitmentStatusType:
         current = commitment.current_version()
-        signature = commitment.current_signature(self._model)
         history = commitment.signatures(self._model)
+        # current_signature's rule, on the history already read: the latest of this version.
+        signature = max((s for s in history if s.version_id == current.id), key=lambda s: s.id,
+                        default=None)
         return CommitmentStatusType(
             current_version=CommitmentLetterType.from_model(current), signed=signature is not None,
             signature=CommitmentSignatureType.from_model(signature) if signature else None,

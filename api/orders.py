@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated
 
 import strawberry
+from flask import url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -23,11 +24,11 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer
-from api.lookup import get_institution
+from api.lookup import get_institution, optional_id
+from api.reviews import ReviewType, reviews_of_orders
 from core.db import db
 from core.documents.models import Document
-from core.errors import DomainError, InvalidInput, NotFound, Problem
-from core.errors import ErrorCode as CoreErrorCode
+from core.errors import DomainError
 from core.identity.models import User
 from core.orders import models, service
 
@@ -54,6 +55,8 @@ class OrderAttachmentType:
     size: int
     sha256: str
     at: datetime
+    download_url: str = strawberry.field(description="App-served download: the order's client, the "
+                                                     "institution's staff and operators; audited.")
 
 
 @strawberry.type(name="Order", description="An order and its timeline, seen by both sides.")
@@ -66,6 +69,8 @@ class OrderType:
     source: OrderSourceEnum  # type: ignore[valid-type]
     consultation_id: strawberry.ID | None
     service_item_id: strawberry.ID | None
+    demand_id: strawberry.ID | None = strawberry.field(
+        description="The demand whose picked response the order follows (source DEMAND).")
     customer_name: str
     on_behalf: bool = strawberry.field(description="Placed by an operator for the enterprise (R-G-08).")
     placed_at: datetime
@@ -77,6 +82,8 @@ class OrderType:
     cancel_reason: str | None
     timeline: list[OrderEventType]
     attachments: list[OrderAttachmentType]
+    review: ReviewType | None = strawberry.field(
+        default=None, description="The client's rating once given (with its follow-up).")
 
 
 def _id(value: int | None) -> strawberry.ID | None:
@@ -90,6 +97,7 @@ def _build_all(rows: list[models.Order]) -> list[OrderType]:
     doc_ids = {a.document_id for o in rows for a in o.attachments}
     docs = ({d.id: d for d in db.session.scalars(select(Document).where(Document.id.in_(doc_ids)))}
             if doc_ids else {})
+    reviews = reviews_of_orders(rows)
 
     def name(user_id: int) -> str:
         return users[user_id].display_name if user_id in users else ""
@@ -98,6 +106,7 @@ def _build_all(rows: list[models.Order]) -> list[OrderType]:
         id=strawberry.ID(str(o.id)), institution_id=strawberry.ID(str(o.institution_id)),
         title=o.title, amount=o.amount_yuan, status=o.status, source=o.source,
         consultation_id=_id(o.consultation_id), service_item_id=_id(o.service_item_id),
+        demand_id=_id(o.demand_id),
         customer_name=name(o.enterprise_user_id), on_behalf=o.on_behalf, placed_at=o.placed_at,
         accepted_at=o.accepted_at, started_at=o.started_at, delivered_at=o.delivered_at,
         completed_at=o.completed_at, cancelled_at=o.cancelled_at, cancel_reason=o.cancel_reason,
@@ -108,8 +117,10 @@ def _build_all(rows: list[models.Order]) -> list[OrderType]:
         attachments=[OrderAttachmentType(
             document_id=strawberry.ID(str(a.document_id)), kind=docs[a.document_id].kind,
             filename=docs[a.document_id].original_filename, size=docs[a.document_id].size,
-            sha256=docs[a.document_id].sha256, at=a.at)
+            sha256=docs[a.document_id].sha256, at=a.at,
+            download_url=url_for("documents.download", document_id=a.document_id, _external=True))
             for a in o.attachments if a.document_id in docs],
+        review=reviews.get(o.id),
     ) for o in rows]
 
 
@@ -141,14 +152,6 @@ OrderResult = Annotated[
     OrderSuccess | InvalidInputError | PermissionDeniedError | NotFoundError
     | NotAuthenticatedError, strawberry.union("OrderResult")]
 
-
-
-def _number(value: strawberry.ID | None, field: str) -> int | None:
-    if value is None:
-        return None
-    if not str(value).isdigit():
-        raise InvalidInput([Problem(CoreErrorCode.INVALID_INPUT, _("Enter a valid number."), field)])
-    return int(value)
 
 
 def _one(order: models.Order) -> OrderSuccess:
@@ -197,22 +200,21 @@ class OrderQuery:
 class OrderMutation:
     @strawberry.mutation(description="An enterprise places an order with a live institution, from "
                                      "a consultation, a service item or directly; an operator may "
-                                     "place it for an enterprise (R-G-08).")
+                                     "place it for an enterprise (R-G-08). One whose homepage is "
+                                     "hidden takes no new order: NOT_TAKING_REQUESTS (R-OPS-05, "
+                                     "R-OPS-06).")
     def place_order(self, input: PlaceOrderInput) -> OrderResult:
         try:
             viewer = require_viewer()
             institution = get_institution(input.institution_id)
-            enterprise_user = None
-            user_id = _number(input.enterprise_user_id, "enterpriseUserId")
-            if user_id is not None:
-                enterprise_user = db.session.get(User, user_id)
-                if enterprise_user is None:
-                    raise NotFound(_("No such enterprise user."), field="enterpriseUserId")
+            enterprise_user = service.customer_by_id(institution, input.enterprise_user_id, viewer)
             order = service.place(
                 institution, title=input.title, actor=viewer, enterprise_user=enterprise_user,
                 amount=input.amount,
-                consultation_id=_number(input.consultation_id, "consultationId"),
-                service_item_id=_number(input.service_item_id, "serviceItemId"))
+                consultation_id=optional_id(input.consultation_id, "consultationId",
+                                            _("No such consultation.")),
+                service_item_id=optional_id(input.service_item_id, "serviceItemId",
+                                            _("No such service item.")))
         except DomainError as exc:
             db.session.rollback()
             return to_graphql_error(exc)  # type: ignore[return-value]

@@ -19,23 +19,35 @@ from strawberry.extensions import (
 )
 from strawberry.tools import merge_types
 
+from api.assessment import AssessmentMutation, AssessmentQuery
+from api.assessment_stats import AssessmentStatisticsQuery
+from api.case_reports import CaseReportMutation, CaseReportQuery
 from api.cases import CaseMutation, CaseQuery
 from api.catalogue import CatalogueMutation, CatalogueQuery
 from api.categories import CategoryQuery
+from api.complaints import ComplaintMutation, ComplaintQuery
 from api.consultations import ConsultationMutation, ConsultationQuery
+from api.demands import DemandMutation, DemandQuery
 from api.documents import DocumentMutation, DocumentQuery
 from api.identity import IdentityMutation, IdentityQuery
 from api.onboarding import OnboardingMutation, OnboardingQuery
 from api.orders import OrderMutation, OrderQuery
+from api.reviews import ReviewMutation, ReviewQuery
 from api.security import CsrfForCookieMutations
+from api.visibility import VisibilityMutation, VisibilityQuery
 from core.observability.metrics import GraphQLMetrics
 
 CORE_QUERIES: tuple[type[Any], ...] = (IdentityQuery, CategoryQuery, DocumentQuery,
                                        OnboardingQuery, CaseQuery, CatalogueQuery,
-                                       ConsultationQuery, OrderQuery)
+                                       ConsultationQuery, DemandQuery, OrderQuery, ReviewQuery,
+                                       CaseReportQuery, ComplaintQuery, VisibilityQuery,
+                                       AssessmentQuery, AssessmentStatisticsQuery)
 CORE_MUTATIONS: tuple[type[Any], ...] = (IdentityMutation, DocumentMutation, OnboardingMutation,
                                          CaseMutation, CatalogueMutation, ConsultationMutation,
-                                         OrderMutation)
+                                         DemandMutation,
+                                         OrderMutation, ReviewMutation,
+                                         CaseReportMutation, ComplaintMutation, VisibilityMutation,
+                                         AssessmentMutation)
 
 
 class SchemaCollision(RuntimeError):

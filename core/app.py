@@ -11,12 +11,13 @@ from flask import Flask, current_app, has_request_context, render_template, requ
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import logs, observability, tasks
+from core import logs, observability, ratelimit, tasks
 from core.config import load_config
 from core.db import db
 from core.documents import storage as document_storage
 from core.extensions import babel, csrf
 from core.identity import auth
+from core.ids import IdConverter
 from core.plugins import plugins
 
 TRANSLATIONS_DIR = Path(__file__).parent / "translations"
@@ -40,6 +41,9 @@ def create_app(
     instance_path = Path((config or {}).get("INSTANCE_PATH") or _default_instance_path())
     # static_folder=None: the web blueprint serves /static; an app-level route would shadow it.
     app = Flask("core", instance_path=str(instance_path), static_folder=None)
+    # Before any route: every `<int:…>` is a bounded ASCII id (core/ids.py), so a huge or odd
+    # number in a URL is 404 instead of PostgreSQL's `integer out of range` (SECURITY.md 9).
+    app.url_map.converters["int"] = IdConverter
     app.config.update(load_config(instance_path, overrides=config))
     logs.init_app(app)
     observability.init_app(app)  # first: request ids, metrics, /healthz /readyz /metrics
@@ -47,6 +51,7 @@ def create_app(
     db.init_app(app)
     document_storage.init_app(app)
     auth.init_app(app)
+    ratelimit.init_app(app)
     csrf.init_app(app)
     babel.init_app(
         app,
@@ -56,20 +61,36 @@ def create_app(
     plugins.init_app(app, extra_plugins)
 
     from api.view import init_app as init_graphql
+    from core.assessment.dashboard import bp as assessment_dashboard_bp
+    from core.assessment.views import bp as assessment_bp
+    from core.case_reports.views import bp as case_reports_bp
     from core.catalogue.views import bp as catalogue_bp
+    from core.complaints.views import bp as complaints_bp
     from core.consultations.views import bp as consultations_bp
+    from core.demands.views import bp as demands_bp
     from core.documents.views import bp as documents_bp
     from core.identity.views import bp as identity_bp
     from core.onboarding import review_views  # noqa: F401 (its routes join the onboarding blueprint)
     from core.onboarding.views import bp as onboarding_bp
+    from core.orders.views import bp as orders_bp
+    from core.reviews.views import bp as reviews_bp
+    from core.visibility.views import bp as visibility_bp
     from core.web.views import bp as web_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(assessment_bp)
+    app.register_blueprint(assessment_dashboard_bp)
     app.register_blueprint(identity_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(onboarding_bp)
     app.register_blueprint(catalogue_bp)
     app.register_blueprint(consultations_bp)
+    app.register_blueprint(demands_bp)
+    app.register_blueprint(visibility_bp)
+    app.register_blueprint(case_reports_bp)
+    app.register_blueprint(complaints_bp)
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(reviews_bp)
     for batch in plugins.manager_for(app).hook.register_blueprints():
         for blueprint in batch:
             app.register_blueprint(blueprint)

@@ -157,12 +157,13 @@ def storage_verify() -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from core.assessment.cli import assess_command
     from core.notifications.cli import notifications_group
     from core.tasks.cli import jobs_group
     from core.workcalendar.cli import calendar_group
 
     for command in (db_group, create_admin, create_user, demo, export_schema, storage_group,
-                    calendar_group, notifications_group, jobs_group):
+                    calendar_group, notifications_group, jobs_group, assess_command):
         app.cli.add_command(command)
 
 

@@ -109,6 +109,16 @@ def load_config(
         "SESSION_IDLE_MINUTES": _int(env, "QI_SESSION_IDLE_MINUTES", 30),
         "PASSWORD_MIN_LENGTH": _int(env, "QI_PASSWORD_MIN_LENGTH", 8),
         "PASSWORD_MIN_CLASSES": _int(env, "QI_PASSWORD_MIN_CLASSES", 2),
+        # Per-client-address limits, "attempts/seconds" or 0 (core/ratelimit.py), kept in the
+        # shared Redis: REDIS_URL, else the broker's Redis, else in the process.
+        "REDIS_URL": env.get("REDIS_URL", ""),
+        "RATE_LIMIT_LOGIN": env.get("QI_RATE_LIMIT_LOGIN") or "20/600",  # failed logins
+        "RATE_LIMIT_REGISTER": env.get("QI_RATE_LIMIT_REGISTER") or "30/3600",  # every attempt
+        "RATE_LIMIT_PREFIX": env.get("QI_RATE_LIMIT_PREFIX") or "qi:rl:",
+        # Argon2id hashes run at most this many at once per process (0: no bound); a request
+        # that finds no free slot within the wait is answered 503 "busy, retry".
+        "PASSWORD_HASH_CONCURRENCY": _int(env, "QI_PASSWORD_HASH_CONCURRENCY", 1),
+        "PASSWORD_HASH_WAIT_MS": _int(env, "QI_PASSWORD_HASH_WAIT_MS", 2000),
         "API_TOKEN_DEFAULT_DAYS": _int(env, "QI_API_TOKEN_DEFAULT_DAYS", 90),
         "API_TOKEN_MAX_DAYS": _int(env, "QI_API_TOKEN_MAX_DAYS", 365),
         # GraphQL guard rails (SECURITY.md 11).
@@ -123,6 +133,9 @@ def load_config(
         "MATERIALS_DEADLINE_WORKING_DAYS": _int(env, "QI_MATERIALS_DEADLINE_WORKING_DAYS", 15),
         "QI_CASES_REQUIRED": _int(env, "QI_CASES_REQUIRED", 1),  # R-ELIG-07 client cases
         "REMOVAL_LEGACY_DAYS": _int(env, "QI_REMOVAL_LEGACY_DAYS", 30),
+        # Assessment item 9 (R-ASM-03) for an institution in several categories: the quota of its
+        # "main" category, or the "highest" / "lowest" quota of its categories.
+        "ASSESSMENT_QUOTA_RULE": env.get("QI_ASSESSMENT_QUOTA_RULE") or "main",
         # Documents: the "expiring" warning window and the orphan sweep's grace period.
         "CERT_EXPIRING_DAYS": _int(env, "QI_CERT_EXPIRING_DAYS", 30),
         "STORAGE_SWEEP_GRACE_HOURS": _int(env, "QI_STORAGE_SWEEP_GRACE_HOURS", 24),
@@ -132,6 +145,18 @@ def load_config(
         "SERVICE_WINDOW_END_HOUR": _int(env, "QI_SERVICE_WINDOW_END_HOUR", 18),
         "SLA_NON_WORKING_DAY_LIMIT_HOURS": _int(env, "QI_SLA_NON_WORKING_DAY_LIMIT_HOURS", 6),
         "SLA_NON_WORKING_DAY_COUNTING": env.get("QI_SLA_NON_WORKING_DAY_COUNTING") or "daytime",
+        # Demands (R-G-02): how many institutions the platform proposes for one demand.
+        "DEMAND_MATCH_LIMIT": _int(env, "QI_DEMAND_MATCH_LIMIT", 10),
+        # Bad-review follow-ups (R-OPS-04): still OPEN this many working days after opening, the
+        # institution is reminded once.
+        "FOLLOW_UP_REMINDER_WORKING_DAYS": _int(env, "QI_FOLLOW_UP_REMINDER_WORKING_DAYS", 2),
+        # Visibility and spot checks (core/visibility): months after going live before a homepage
+        # without items or agents is hidden (R-OPS-05) and how often that is checked; working
+        # days to complete the profile (R-OPS-01); institutions drawn per spot-check sample.
+        "HOMEPAGE_GRACE_MONTHS": _int(env, "QI_HOMEPAGE_GRACE_MONTHS", 1),
+        "VISIBILITY_RULES_SECONDS": _int(env, "QI_VISIBILITY_RULES_SECONDS", 900),
+        "PROFILE_DEADLINE_WORKING_DAYS": _int(env, "QI_PROFILE_DEADLINE_WORKING_DAYS", 5),
+        "SPOT_CHECK_SAMPLE_SIZE": _int(env, "QI_SPOT_CHECK_SAMPLE_SIZE", 5),
         # Notifications (SECURITY.md 16): SMS provider ("log" or "package.module:factory"), the SMS
         # signature 【…】, SMTP (no SMTP_HOST: e-mail off), outbox retries and the worker's lease.
         "SMS_PROVIDER": env.get("QI_SMS_PROVIDER") or "log",

@@ -204,7 +204,16 @@ def _operations(institutions: dict[str, Institution], users: dict[str, User]) ->
 
 # The service-operation areas' own demo steps, in order (each `demo(institutions, users)` returns
 # the lines to print); an area adds its step here, its data lives in its own `demo.py`.
-DEMO_STEPS: tuple[str, ...] = ()
+DEMO_STEPS: tuple[str, ...] = (
+    "core.orders.demo:demo",
+    "core.reviews.demo:demo",
+    "core.demands.demo:demo",
+    "core.visibility.demo:demo",
+    "core.case_reports.demo:demo",
+    "core.complaints.demo:demo",
+    "core.assessment.demo:demo",
+    "core.catalogue.demo:demo",
+)
 
 
 def _run_steps(institutions: dict[str, Institution], users: dict[str, User]) -> list[str]:

@@ -36,6 +36,11 @@ class ErrorCode(enum.StrEnum):
     AGENT_LIMIT = "AGENT_LIMIT"
     NOT_ELIGIBLE = "NOT_ELIGIBLE"
     ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    NOT_TAKING_REQUESTS = "NOT_TAKING_REQUESTS"  # homepage hidden: no new business (R-OPS-05/06)
+    ASSESSMENT_NOT_DUE = "ASSESSMENT_NOT_DUE"  # the cycle has not ended / adaptation period
+    ASSESSMENT_FINAL = "ASSESSMENT_FINAL"  # a finalised sheet never changes (R-ASM-02)
+    RATE_LIMITED = "RATE_LIMITED"
+    SERVICE_BUSY = "SERVICE_BUSY"
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,31 @@ class AccountLocked(DomainError):
     def __init__(self, message: str, *, until: datetime):
         super().__init__(message)
         self.until = until
+
+
+class TryAgainLater(DomainError):
+    """Refused for now, not for good: the same request may succeed after `retry_after` seconds.
+    Web answers carry `http_status` and a `Retry-After` header."""
+
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(TryAgainLater):
+    """Too many attempts from one client address (`core.ratelimit`)."""
+
+    code = ErrorCode.RATE_LIMITED
+    http_status = 429
+
+
+class ServiceBusy(TryAgainLater):
+    """The server has no capacity for this now (every password-hashing slot is taken)."""
+
+    code = ErrorCode.SERVICE_BUSY
+    http_status = 503
 
 
 class NotAuthenticated(DomainError):

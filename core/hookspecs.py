@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from flask import Blueprint
 
+    from core.catalogue.filters import DirectoryFilter
     from core.categories import Category
     from core.documents.service import ExpiryReminder
     from core.identity.models import User
@@ -78,6 +79,13 @@ def service_item_fields(category: str) -> list[ItemField]:
 @hookspec
 def plugin_migrations() -> list[PluginMigrations]:
     """Return the plugin's own Alembic script folder and version table (its own tables)."""
+    ...
+
+
+@hookspec
+def directory_filters() -> list[DirectoryFilter]:
+    """Return filters the directory offers on the plugin's own tables (R-G-01), each turning a
+    term into a SQL selectable of institution ids."""
     ...
 
 

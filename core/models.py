@@ -2,6 +2,7 @@
 
 from sqlalchemy import MetaData
 
+from core.assessment import models as _assessment  # noqa: F401
 from core.audit import models as _audit  # noqa: F401
 from core.case_reports import models as _case_reports  # noqa: F401
 from core.cases import models as _cases  # noqa: F401

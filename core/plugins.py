@@ -30,6 +30,12 @@ def build_plugin_manager(extra_plugins: Iterable[object] = (),
     from core.orders.hooks import order_hooks
 
     pm.register(order_hooks, name="core.orders")  # open orders block exit too (R-ONB-06)
+    from core.complaints.hooks import complaint_hooks
+
+    pm.register(complaint_hooks, name="core.complaints")  # so do complaints waiting (R-ONB-06)
+    from core.reviews.hooks import review_hooks
+
+    pm.register(review_hooks, name="core.reviews")  # so do bad-review follow-ups (R-ONB-06)
     for plugin in extra_plugins:
         pm.register(plugin)
     pm.check_pending()  # a misspelt hook name fails loudly here

@@ -160,6 +160,8 @@ class WorkerCrash(BaseException):
 # ---------------------------------------------------------------- templates
 
 SAMPLES = {
+    "assessment_final": {"institution_name": "佛山市质量计量监督检测中心", "score": 50, "passed": False,
+                         "period_start": "2025-01-01", "period_end": "2025-12-31"},
     "application_approved": APPROVED,
     "application_rejected": {"institution_name": "佛山某检测公司",
                              "reason": "检验检测机构资质认定证书已过期"},
@@ -174,6 +176,34 @@ SAMPLES = {
     "consultation_reminder": {"institution_name": "佛山某检测公司", "subject": "家电安全检测周期咨询",
                               "received_at": datetime(2026, 3, 16, 1, 0, tzinfo=utcnow().tzinfo),
                               "counted_minutes": 95, "limit_hours": 2},
+    "homepage_hidden": {"institution_name": "佛山某检测公司", "reason": "no_item", "months": 1},
+    "homepage_restored": {"institution_name": "佛山某检测公司"},
+    "profile_deadline_reminder": {"institution_name": "佛山某检测公司", "deadline": date(2026, 10, 12),
+                                  "final": False, "missing": "请至少发布一个按规范填写的服务项目"},
+    "spot_check_rectify": {"institution_name": "佛山某检测公司", "findings": "服务项目未标注收费方式",
+                           "checked_at": datetime(2026, 6, 5, 2, 0, tzinfo=utcnow().tzinfo),
+                           "operator_name": "企质通运维中心 黄晓婷"},
+    "spot_check_referred": {"institution_name": "佛山某检测公司", "findings": "涉嫌超资质范围出具报告",
+                            "checked_at": datetime(2026, 6, 5, 2, 0, tzinfo=utcnow().tzinfo),
+                            "operator_name": "企质通运维中心 黄晓婷"},
+    "demand_matched": {"institution_name": "佛山某检测公司", "category": "计量",
+                       "title": "生产线压力表、温度计年度校准", "deadline": date(2026, 12, 20)},
+    "demand_response_received": {"institution_name": "佛山某检测公司",
+                                 "title": "生产线压力表、温度计年度校准"},
+    "demand_picked": {"institution_name": "佛山某检测公司", "title": "生产线压力表、温度计年度校准"},
+    "complaint_filed": {"institution_name": "佛山某检测公司", "subject": "检测报告延期两周未出具",
+                        "filed_at": datetime(2026, 5, 6, 2, 0, tzinfo=utcnow().tzinfo)},
+    "complaint_decided": {"institution_name": "佛山某检测公司", "subject": "检测报告延期两周未出具",
+                          "verified": True, "serious": False, "notes": "经核查，报告确有延期"},
+    "follow_up_opened": {"institution_name": "佛山某检测公司", "order_title": "电磁灶安全检测",
+                         "stars": 2, "comment": "报告晚了一周"},
+    "follow_up_responded": {"institution_name": "佛山某检测公司", "order_title": "电磁灶安全检测",
+                            "stars": 2, "comment": "报告晚了一周", "response": "已致电致歉并减免加急费"},
+    "follow_up_judged": {"institution_name": "佛山某检测公司", "order_title": "电磁灶安全检测",
+                         "stars": 2, "comment": "报告晚了一周", "satisfied": False,
+                         "verdict": "仍未说明延误原因"},
+    "follow_up_reminder": {"institution_name": "佛山某检测公司", "order_title": "电磁灶安全检测",
+                           "stars": 1, "comment": "态度差", "days_open": 3, "working_days": 2},
 }
 
 

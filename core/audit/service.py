@@ -37,6 +37,17 @@ def _sanitize(value: Any) -> Any:
     return sanitize_text(str(value), 1000)
 
 
+class _System:
+    """The platform itself as the actor: a job, or a rule the platform applies as the consequence
+    of someone's act. Pass `actor=SYSTEM` so the row names no person even inside a request."""
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM: Any = _System()
+
+
 def client_ip() -> str | None:
     """The client address as Flask sees it (ProxyFix, when configured, has already applied)."""
     return request.remote_addr if has_request_context() else None
@@ -56,9 +67,12 @@ def record_audit(
     """Add an audit row to the current transaction (the caller commits).
 
     `actor` defaults to the logged-in user; pass it explicitly where there is none yet
-    (a login attempt names the account it targeted).
+    (a login attempt names the account it targeted), or `SYSTEM` where the platform acts on its
+    own although a user's request is running (the row then has no actor and no roles).
     """
-    if actor is None and has_request_context() and current_user.is_authenticated:
+    if actor is SYSTEM:
+        actor = None
+    elif actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user
     roles = ",".join(sorted(r.value for r in actor.roles)) if actor is not None else ""
     event = AuditEvent(

@@ -25,6 +25,7 @@ from core.db import db
 from core.documents.models import Document, Verification
 from core.errors import ErrorCode, InvalidInput, Problem
 from core.identity.models import User
+from core.ids import get_by_id, parse_id
 from core.institutions.models import Institution
 from core.onboarding.eligibility import CheckResult
 
@@ -131,8 +132,7 @@ def _clean_reference(kind: CaseKind, raw: str,
 def _evidence_problem(institution: Institution, document_id: Any) -> Problem | None:
     """The evidence must be the institution's own current, not rejected case photo; somebody
     else's document gets the same answer as a missing one (its existence is not revealed)."""
-    document = (db.session.get(Document, int(document_id))
-                if str(document_id or "").isdigit() else None)
+    document = get_by_id(Document, document_id)
     if (document is None or document.institution_id != institution.id
             or document.kind != EVIDENCE_KIND or not document.is_current
             or document.verification is Verification.REJECTED):
@@ -213,7 +213,7 @@ def record_case(institution: Institution, *, category_code: str, kind: str | Cas
     case = QualificationCase(
         institution_id=institution.id, category_code=category, kind=case_kind, client_name=client,
         completed_on=completed_on, reference_number=reference, description=text,
-        evidence_document_id=int(str(evidence_document_id)), recorded_by_id=actor.id)
+        evidence_document_id=parse_id(evidence_document_id), recorded_by_id=actor.id)
     try:
         db.session.add(case)
         db.session.flush()

@@ -209,6 +209,7 @@ def publish_item(item: ServiceItem, *, actor: User | None) -> ServiceItem:
     record_audit("service_item.publish", object_type="service_item", object_id=item.id,
                  before={"status": before}, after={"status": item.status.value}, actor=actor)
     db.session.commit()
+    _refresh_visibility(item)
     return item
 
 
@@ -222,7 +223,16 @@ def withdraw_item(item: ServiceItem, *, actor: User | None) -> ServiceItem:
     record_audit("service_item.withdraw", object_type="service_item", object_id=item.id,
                  before={"status": "published"}, after={"status": item.status.value}, actor=actor)
     db.session.commit()
+    _refresh_visibility(item)
     return item
+
+
+def _refresh_visibility(item: ServiceItem) -> None:
+    """R-OPS-05: a first published item restores a hidden homepage at once; withdrawing the
+    last one hides it (after the grace month)."""
+    from core.visibility.service import refresh
+
+    refresh(item.institution_id)
 
 
 def is_public(item: ServiceItem) -> bool:

@@ -72,3 +72,28 @@ def add_certificate(institution: Institution, uploader: Any, kind: str = "cma", 
     db.session.add(document)
     db.session.commit()
     return document
+
+
+def add_review(institution: Institution, enterprise_user: Any, stars: int) -> Any:
+    """A completed order of `enterprise_user` with its review, written directly (the directory
+    reads only the stars)."""
+    from core.orders.models import Order, OrderSource, OrderStatus
+    from core.reviews.models import Review
+
+    order = Order(institution_id=institution.id, enterprise_user_id=enterprise_user.id,
+                  placed_by_id=enterprise_user.id, source=OrderSource.NONE, title="检测服务",
+                  status=OrderStatus.COMPLETED, completed_at=utcnow())
+    db.session.add(order)
+    db.session.flush()
+    review = Review(order_id=order.id, institution_id=institution.id,
+                    enterprise_user_id=enterprise_user.id, stars=stars, comment="服务专业，出报告快")
+    db.session.add(review)
+    db.session.commit()
+    return review
+
+
+def hide_homepage(institution: Institution, reason: str = "no_item") -> None:
+    """Set the R-OPS-05 flag as `core.visibility` does (without its checks)."""
+    institution.homepage_hidden_at = utcnow()
+    institution.homepage_hidden_reason = reason
+    db.session.commit()

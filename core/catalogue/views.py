@@ -1,8 +1,9 @@
 """Web pages: the public directory and institution page, and the admin's service items.
 
 The directory and an institution's page are public (only listed institutions and published
-items); the items pages are for the institution's staff and platform staff, and only its
-administrator changes items (the services check and audit that too).
+items; a page hidden under R-OPS-05 is a 404 but for the institution's staff and platform staff,
+who see why it is hidden); the items pages are for the institution's staff and platform staff,
+and only its administrator changes items (the services check and audit that too).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from core import ids
 from core.audit import record_audit
 from core.catalogue import directory, service
+from core.catalogue.filters import TERM_MAX, directory_filters
+from core.catalogue.institution_page import institution_page
 from core.catalogue.models import ItemStatus, PricingKind, ServiceItem
 from core.db import db
 from core.documents.kinds import KINDS
@@ -33,7 +37,8 @@ PRICING_LABELS = {PricingKind.FIXED: _l("Fixed price"), PricingKind.FROM: _l("Pr
                   PricingKind.QUOTATION: _l("On quotation")}
 STATUS_LABELS = {ItemStatus.DRAFT: _l("Draft"), ItemStatus.PUBLISHED: _l("Published"),
                  ItemStatus.WITHDRAWN: _l("Withdrawn")}
-SORT_LABELS = {"relevance": _l("Relevance"), "name": _l("Name")}
+SORT_LABELS = {"relevance": _l("Relevance"), "name": _l("Name"), "rating": _l("Rating")}
+MIN_RATINGS = (3.0, 3.5, 4.0, 4.5)
 PAGE_SIZE = 20
 
 
@@ -52,32 +57,48 @@ def _deny(object_type: str, object_id: int, status: int) -> NoReturn:
 @bp.route("/directory")
 def search() -> str:
     args = request.args
-    try:
-        page_number = max(1, int(args.get("page", "1")))
-    except ValueError:
-        page_number = 1
+    page_number = ids.page_number(args.get("page"))
     sort = args.get("sort", "relevance")
     kind = args.get("certificate_kind") or None
+    filters = directory_filters()
+    # The form offers only valid choices; anything else in the URL is dropped, not an error page.
     query = directory.DirectoryQuery(
         keyword=args.get("keyword", ""), category=args.get("category") or None,
         city_code=args.get("city_code") or None, district_code=args.get("district_code") or None,
         certificate_kind=kind if kind in KINDS and KINDS[kind].public else None,
+        filters=tuple((name, args.get(name, "").strip()[:TERM_MAX]) for name in filters
+                      if args.get(name, "").strip()),
+        min_rating=_min_rating(args.get("min_rating")),
         sort=sort if sort in directory.SORTS else "relevance",
         first=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
     page = directory.search(query)
     pages = max(1, -(-page.total // PAGE_SIZE))
     return render_template("catalogue/directory.html", page=page, query=query,
                            page_number=page_number, pages=pages, sort_labels=SORT_LABELS,
+                           filters=filters, filter_terms=dict(query.filters),
+                           min_ratings=MIN_RATINGS,
                            public_kinds=[k for k in KINDS.values() if k.public and k.has_validity],
                            **_labels())
 
 
+def _min_rating(raw: str | None) -> float | None:
+    try:
+        value = float(raw or "")
+    except ValueError:
+        return None
+    return value if value in MIN_RATINGS else None
+
+
 @bp.route("/institutions/<int:institution_id>")
 def institution(institution_id: int) -> str:
-    entry = directory.institution_page(institution_id)
-    if entry is None:
+    viewer = current_user if current_user.is_authenticated else None
+    page = institution_page(institution_id, viewer)
+    if page is None:
         abort(404)
-    return render_template("catalogue/institution.html", entry=entry, **_labels())
+    from core.visibility.views import REASON_LABELS  # the one wording of R-OPS-05's reasons
+
+    return render_template("catalogue/institution.html", page=page, entry=page.entry,
+                           hidden_reasons=REASON_LABELS, **_labels())
 
 
 def _managed(institution_id: int) -> Institution:

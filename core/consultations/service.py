@@ -3,13 +3,15 @@ R-G-08; SECURITY.md 9-10).
 
 * An enterprise user asks a live institution, optionally about one of its service items; an
   operator may file the question for an enterprise user (R-G-08), recorded as such
-  (`filed_by_id`, `on_behalf`, and the audit row).
+  (`filed_by_id`, `on_behalf`, and the audit row). One whose homepage is hidden takes no new
+  consultation; open ones go on (`core.institutions.intake`, R-OPS-05/06, R-ONB-07).
 * The institution's admin and agents reply; so does the asker (or the operator who filed for it).
   The first institution reply is measured against the response SLA and the measure stored.
 * Who sees a consultation: the enterprise user it is for, the staff (admin, agents) of its
   institution and operators; nobody else. Every refusal is audited.
 * The asker's phone is shown in full to the asker, operators and the institution's admin; agents
-  and anyone else get `138****5678` (R-G-05, PIPL Art. 51).
+  and anyone else get `138****5678` (R-G-05, PIPL Art. 51) — the rule case reports follow too
+  (`core.institutions.access.sees_client_contact`).
 * A consultation not closed is an open matter that blocks the institution's exit (R-ONB-06).
 """
 
@@ -23,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from core.audit import record_audit
+from core.catalogue.models import ItemStatus, ServiceItem
 from core.consultations import sla
 from core.consultations.models import (
     Consultation,
@@ -34,8 +37,11 @@ from core.db import db, utcnow
 from core.errors import ErrorCode, InvalidInput, NotFound, PermissionDenied, Problem
 from core.identity.models import Role, User
 from core.identity.service import mask_identifier
-from core.institutions.access import staff_role
+from core.ids import get_by_id
+from core.institutions.access import sees_client_contact, staff_role
+from core.institutions.intake import require_taking_requests
 from core.institutions.models import Institution, InstitutionStaff, StaffRole
+from core.on_behalf import enterprise_user_by_id
 from core.onboarding.eligibility import OpenMatter
 
 SUBJECT_MAX = 200
@@ -66,11 +72,9 @@ def can_view(user: User | None, consultation: Consultation) -> bool:
 
 
 def contact_entitled(user: User | None, consultation: Consultation) -> bool:
-    """Who reads the asker's phone in full: the asker, operators, the institution's admin."""
-    if user is None:
-        return False
-    return (consultation.enterprise_user_id == user.id or is_operator(user)
-            or staff_role(user, consultation.institution_id) is StaffRole.ADMIN)
+    """Who reads the asker's phone in full: the asker, platform staff, the institution's admin —
+    not its agents (the one rule for clients' contacts, `sees_client_contact`)."""
+    return sees_client_contact(user, consultation.institution_id, consultation.enterprise_user_id)
 
 
 def asker_phone(viewer: User | None, consultation: Consultation, asker: User | None = None) -> str | None:
@@ -84,9 +88,7 @@ def asker_phone(viewer: User | None, consultation: Consultation, asker: User | N
 
 def get_consultation(consultation_id: int | str, viewer: User | None) -> Consultation:
     """The consultation if `viewer` may see it; NotFound, or PermissionDenied (audited)."""
-    if not str(consultation_id).isdigit():
-        raise NotFound(_("No such consultation."), field="consultationId")
-    consultation = db.session.get(Consultation, int(consultation_id))
+    consultation = get_by_id(Consultation, consultation_id)
     if consultation is None:
         raise NotFound(_("No such consultation."), field="consultationId")
     if not can_view(viewer, consultation):
@@ -118,6 +120,13 @@ def _snapshot(c: Consultation) -> dict[str, Any]:
 # ---------------------------------------------------------------- asking, replying, closing
 
 
+def asker_by_id(institution: Institution, user_id: Any, actor: User | None) -> User | None:
+    """The enterprise user an operator asks for, named by id; anyone else naming another user
+    is refused (audited) before the id is looked up."""
+    return enterprise_user_by_id(actor, user_id, refuse=lambda: _denied(
+        "consultation.ask", "institution", institution.id, actor))
+
+
 def ask(institution: Institution, *, subject: str, body: str, actor: User | None,
         enterprise_user: User | None = None, service_item_id: int | None = None,
         now: datetime | None = None) -> Consultation:
@@ -136,8 +145,7 @@ def ask(institution: Institution, *, subject: str, body: str, actor: User | None
         on_behalf, asker = False, actor
     else:
         _denied("consultation.ask", "institution", institution.id, actor)
-    if not institution.is_live:
-        raise NotFound(_("No such institution."), field="institutionId")
+    require_taking_requests(institution)  # a hidden one takes no new consultation (R-OPS-05/06)
     problems: list[Problem] = []
     texts: dict[str, str] = {}
     for name, value, limit in (("subject", subject, SUBJECT_MAX), ("body", body, BODY_MAX)):
@@ -145,9 +153,12 @@ def ask(institution: Institution, *, subject: str, body: str, actor: User | None
             texts[name] = _text(value, name, limit)
         except InvalidInput as exc:
             problems += exc.problems
-    if service_item_id is not None and (not isinstance(service_item_id, int) or service_item_id <= 0):
-        problems.append(Problem(ErrorCode.INVALID_INPUT, _("Enter a valid service item number."),
-                                "serviceItemId"))
+    if service_item_id is not None:  # one of the institution's published items, or none
+        item = get_by_id(ServiceItem, service_item_id)
+        if (item is None or item.institution_id != institution.id
+                or item.status is not ItemStatus.PUBLISHED):
+            problems.append(Problem(ErrorCode.INVALID_INPUT, _("No such service item."),
+                                    "serviceItemId"))
     if problems:
         raise InvalidInput(problems)
     at = now or utcnow()

@@ -21,6 +21,8 @@ from core.db import db
 from core.errors import DomainError, NotFound, PermissionDenied
 from core.identity.forms import EmptyForm
 from core.identity.models import Role, User
+from core.ids import page_number
+from core.institutions import intake
 from core.institutions.models import Institution
 from core.web.forms import attach_problems
 
@@ -50,8 +52,9 @@ def _consultation(consultation_id: int) -> Consultation:
 @login_required
 def ask(institution_id: int):  # type: ignore[no-untyped-def]
     institution = db.session.get(Institution, institution_id)
-    if institution is None or not institution.is_live:
-        abort(404)
+    refused = intake.refusal_page(institution)  # 404, or 409: hidden, no new consultation
+    if refused is not None:
+        return refused
     operator = service.is_operator(current_user)
     if not operator and not current_user.has_role(Role.ENTERPRISE):
         _deny("institution", institution_id, 403)
@@ -84,7 +87,7 @@ def ask(institution_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/consultations")
 @login_required
 def inbox():  # type: ignore[no-untyped-def]
-    page = max(0, request.args.get("page", 0, type=int))
+    page = page_number(request.args.get("page"), first=0)  # counted from 0 here
     size = 50
     if service.is_operator(current_user):
         rows = list(db.session.scalars(select(Consultation).order_by(

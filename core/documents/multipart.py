@@ -8,6 +8,8 @@ to object storage in bounded chunks. Nothing holds the whole file, in memory or 
 
 from __future__ import annotations
 
+from flask import abort, current_app, request
+from flask_wtf.csrf import validate_csrf
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
@@ -19,6 +21,7 @@ from werkzeug.sansio.multipart import (
     MultipartDecoder,
     NeedData,
 )
+from wtforms import ValidationError
 
 from core.storage import ReadableStream
 
@@ -121,3 +124,17 @@ class FilePartStream:
             self._ended = not event.more_data
         out, self._buffer = self._buffer[:size], self._buffer[size:]
         return out
+
+
+def read_upload_request() -> tuple[StreamingForm, File | None]:
+    """The current request's upload form, read up to its file part, with the CSRF token sent
+    before the file checked (400 without it). Every upload page (a view exempt from the global
+    CSRF check) starts here; it then streams `form.file_stream()` to storage."""
+    form = StreamingForm(request.stream, request.content_type,
+                         max_parts=current_app.config["MAX_FORM_PARTS"])
+    file_part = form.read_fields_until_file()
+    try:
+        validate_csrf(form.fields.get("csrf_token", ""))
+    except ValidationError:
+        abort(400)
+    return form, file_part

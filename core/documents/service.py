@@ -34,7 +34,7 @@ from core.documents.status import CertificateStatus, StatusVerdict, certificate_
 from core.documents.storage import get_storage
 from core.errors import DomainError, ErrorCode, InvalidInput, NotFound, PermissionDenied, Problem
 from core.identity.models import Role, User
-from core.institutions.access import can_manage_institution, can_view_institution_private
+from core.institutions.access import can_manage_institution, can_view_institution_private, staff_role
 from core.institutions.models import Institution
 from core.plugins import plugins
 from core.storage import (
@@ -510,23 +510,47 @@ def status_of(document: Document, on: date | None = None) -> StatusVerdict:
 
 
 def is_public(document: Document) -> bool:
-    """Public: a current, not rejected, valid certificate of a public kind of a live institution
-    (an expired, suspended or withdrawn certificate is not advertised)."""
+    """Public: a current, not rejected, valid certificate of a public kind of a public institution
+    — live and not hidden under R-OPS-05 (an expired, suspended or withdrawn certificate is not
+    advertised)."""
     kind = get_kind(document.kind)
     return bool(
         kind and kind.public and document.is_current
         and document.verification is not Verification.REJECTED
-        and document.institution.is_live
+        and document.institution.is_public
         and status_of(document).status.usable
     )
 
 
+def _is_order_document(document: Document) -> bool:
+    from core.orders.service import ATTACHMENT_KINDS  # orders are built on documents
+
+    return document.kind in ATTACHMENT_KINDS
+
+
+def _may_read(user: User | None, document: Document) -> bool:
+    """Public certificates: anyone. An order's contract and reports are between the institution
+    and its client (R-G-05): the institution's staff and whoever sees an order it is attached to
+    (orders decide) — not every platform role. Any other document: the institution's staff and
+    the platform staff."""
+    if is_public(document):
+        return True
+    if _is_order_document(document):
+        from core.orders.service import may_read_attachment
+
+        if user is not None and user.is_active and staff_role(user, document.institution_id) is not None:
+            return True
+        return may_read_attachment(user, document)
+    return can_view_institution_private(user, document.institution_id)
+
+
 def get_for_viewer(document_id: int, user: User | None) -> Document:
     """The document if `user` may see it; otherwise "not found" (and an audited refusal)."""
-    document = db.session.get(Document, document_id)
+    # Beyond a 32-bit key it names no row (and PostgreSQL would refuse it with a server error).
+    document = db.session.get(Document, document_id) if 0 < document_id < 2**31 else None
     if document is None:
         raise NotFound(_("No such document."))
-    if can_view_institution_private(user, document.institution_id) or is_public(document):
+    if _may_read(user, document):
         return document
     record_audit("document.access_denied", object_type="document", object_id=document_id,
                  result="denied", actor=user)
@@ -556,13 +580,15 @@ def open_for_download(document_id: int, user: User | None) -> tuple[Document, It
 
 def institution_documents(institution_id: int, user: User | None, *,
                           include_history: bool = False) -> list[Document]:
-    """What `user` may see of an institution's documents: all of them for its staff and the
-    platform staff, only public ones for anybody else."""
+    """What `user` may see of an institution's documents: all of them for its staff, all but
+    its orders' contracts and reports for the platform staff, only public ones for anybody else."""
     query = select(Document).where(Document.institution_id == institution_id)
     if not include_history:
         query = query.where(Document.superseded_by_id.is_(None), Document.deleted_at.is_(None))
     documents = list(db.session.scalars(query.order_by(Document.kind, Document.uploaded_at.desc())))
     if can_view_institution_private(user, institution_id):
+        if staff_role(user, institution_id) is None:  # a client's contract or report: on its order
+            return [d for d in documents if not _is_order_document(d)]
         return documents
     return [d for d in documents if is_public(d)]
 

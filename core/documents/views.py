@@ -8,7 +8,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -18,8 +17,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from flask_wtf.csrf import validate_csrf
-from wtforms import ValidationError
 
 from core.audit import record_audit
 from core.db import db
@@ -32,7 +29,7 @@ from core.documents.forms import (
 )
 from core.documents.kinds import get_kind
 from core.documents.models import RecordedStatus, Verification
-from core.documents.multipart import StreamingForm
+from core.documents.multipart import read_upload_request
 from core.errors import DomainError, ErrorCode, InvalidInput, NotFound, PermissionDenied
 from core.extensions import csrf
 from core.identity.forms import EmptyForm
@@ -89,13 +86,7 @@ def list_documents(institution_id: int):  # type: ignore[no-untyped-def]
 @login_required
 def upload(institution_id: int):  # type: ignore[no-untyped-def]
     institution = _institution_for_staff(institution_id)
-    body = StreamingForm(request.stream, request.content_type,
-                         max_parts=current_app.config["MAX_FORM_PARTS"])
-    file_part = body.read_fields_until_file()
-    try:
-        validate_csrf(body.fields.get("csrf_token", ""))
-    except ValidationError:
-        abort(400)
+    body, file_part = read_upload_request()
     form = DocumentUploadForm(formdata=body.fields, meta={"csrf": False},
                               categories=plugins.categories().values())
     if not form.validate():

@@ -26,7 +26,7 @@ from core.db import db, utcnow
 from core.enterprises.models import Enterprise, EnterpriseMember, EnterpriseSize, MemberRole
 from core.errors import DomainError, ErrorCode, InvalidInput, NotFound, PermissionDenied, Problem
 from core.identity.models import Role, User
-from core.identity.service import mask_identifier
+from core.masking import mask_contact
 from core.onboarding.profile import clean_line, normalize_contact_phone, normalize_uscc, region_problems
 
 PAGE_MAX = 100
@@ -64,8 +64,19 @@ def sees_contacts(user: User | None, enterprise: Enterprise) -> bool:
     return is_member(user, enterprise) or (user is not None and user.has_role(Role.OPERATOR))
 
 
+def names_by_user(user_ids: set[int]) -> dict[int, str]:
+    """The name of the enterprise each of `user_ids` acts for (one statement; users of none
+    are left out)."""
+    if not user_ids:
+        return {}
+    return dict(db.session.execute(select(EnterpriseMember.user_id, Enterprise.name).join(
+        Enterprise, Enterprise.id == EnterpriseMember.enterprise_id)
+        .where(EnterpriseMember.user_id.in_(user_ids))).all())
+
+
 def masked_phone(phone: str | None) -> str | None:
-    return mask_identifier(phone) if phone else None
+    """138****8000, or 0757-****1234 for a landline (`core.masking`)."""
+    return mask_contact(phone)
 
 
 def _clean(data: Mapping[str, Any], current: Enterprise | None) -> dict[str, Any]:

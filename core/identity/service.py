@@ -18,6 +18,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
+from core import ratelimit
 from core.audit import record_audit, sanitize_text
 from core.db import db, utcnow
 from core.errors import (
@@ -28,6 +29,8 @@ from core.errors import (
     NotFound,
     PermissionDenied,
     Problem,
+    RateLimited,
+    ServiceBusy,
 )
 from core.identity import passwords
 from core.identity.models import (
@@ -39,6 +42,8 @@ from core.identity.models import (
     User,
     UserRole,
 )
+from core.ids import get_by_id
+from core.masking import mask_contact
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -82,15 +87,8 @@ def find_user(identifier: str) -> User | None:
 
 
 def mask_identifier(identifier: str) -> str:
-    """An identifier fit for an audit row: `138****5678`, `z***@example.com`."""
-    phone = normalize_phone(identifier)
-    if phone:
-        return f"{phone[:3]}****{phone[-4:]}"
-    email = normalize_email(identifier)
-    if email:
-        local, _at, domain = email.partition("@")
-        return f"{local[:1]}***@{domain}"
-    return sanitize_text(identifier[:3], 3) + "***"
+    """An identifier fit for an audit row: `138****5678`, `z***@example.com` (`core.masking`)."""
+    return mask_contact(identifier) or "***"
 
 
 # ---------------------------------------------------------------- registration
@@ -186,7 +184,10 @@ def create_user(
 def register(
     *, display_name: str, password: str, role: Role, email: str | None = None, phone: str | None = None
 ) -> User:
-    """Self-registration: only enterprise users and institution admins may sign themselves up."""
+    """Self-registration: only enterprise users and institution admins may sign themselves up.
+    Every attempt counts against the client's address (`RATE_LIMIT_REGISTER`): a failed one tells
+    whether an address or a number is registered already."""
+    ratelimit.hit("register")
     if role not in SELF_SERVICE_ROLES:
         raise InvalidInput(
             [Problem(ErrorCode.INVALID_INPUT, _("This role cannot be chosen at registration."), "role")]
@@ -228,11 +229,30 @@ def authenticate(identifier: str, password: str) -> User:
 
     Counted per attempt, not per HTTP request: GraphQL aliases each call this once, so a batch
     of aliases gets no more tries than single requests would. After `LOGIN_MAX_FAILURES` failures
-    within `LOGIN_FAILURE_WINDOW_MINUTES` the account is locked for `LOGIN_LOCK_MINUTES`.
+    within `LOGIN_FAILURE_WINDOW_MINUTES` the account is locked for `LOGIN_LOCK_MINUTES`. Failed
+    attempts also count against the client's address (`core.ratelimit`, `RATE_LIMIT_LOGIN`),
+    whatever account they name, known or not; past that limit nothing is looked up or hashed.
     """
+    masked = {"identifier": mask_identifier(identifier)}
+    try:
+        ticket = ratelimit.hit("login")
+    except RateLimited:
+        record_audit("auth.login", result="rate_limited", after=masked)
+        db.session.commit()
+        raise
+    try:
+        user = _check_attempt(identifier, password, masked)
+    except ServiceBusy:  # no password was checked: neither the account nor the address is charged
+        db.session.rollback()
+        ratelimit.refund(ticket)
+        raise
+    ratelimit.refund(ticket)  # a successful login does not count against the address
+    return user
+
+
+def _check_attempt(identifier: str, password: str, masked: dict[str, str]) -> User:
     now = utcnow()
     user = find_user(identifier)
-    masked = {"identifier": mask_identifier(identifier)}
     if user is None:
         passwords.verify_password(passwords.dummy_hash(), password)
         record_audit("auth.login", result="failed", after=masked)
@@ -441,9 +461,9 @@ def resolve_token(raw: str) -> User | None:
     return user
 
 
-def revoke_token(user: User, token_id: int) -> ApiToken:
+def revoke_token(user: User, token_id: int | str) -> ApiToken:
     """Revoke one of the user's own tokens (someone else's is "not found", not "forbidden")."""
-    token = db.session.get(ApiToken, token_id)
+    token = get_by_id(ApiToken, token_id)
     if token is None or token.user_id != user.id:
         raise NotFound(_("No such token."), field="id")
     if token.revoked_at is None:

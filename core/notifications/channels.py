@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import object_session
 
+from core import masking
 from core.notifications.models import InboxMessage, OutboxMessage
 from core.plugins import PluginError
 
@@ -69,10 +70,8 @@ def delivery_id(message: OutboxMessage) -> str:
 
 
 def mask_phone(phone: str | None) -> str:
-    """138****8000: logs need to tell messages apart, not to hold the number."""
-    if not phone:
-        return "-"
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+    """138****8000 (`core.masking`): logs need to tell messages apart, not to hold the number."""
+    return masking.mask_phone(phone) or "-"
 
 
 # ---------------------------------------------------------------- SMS

@@ -8,6 +8,9 @@
   `MAX_OPERATION_NAMES` distinct names per process, then `other`); outcome `ok` or `error`.
 - `qi_task_runs_total{task, outcome}` and `qi_task_duration_seconds{task}`: Celery tasks (signals)
   and jobs run by the in-process scheduler; outcome `success`, `failure` or `retry`.
+- `qi_refusals_total{reason, action}`: attempts refused for now, not for good: `rate_limited`
+  (`core.ratelimit`, action `login` or `register`) and `busy` (`password_hash`: no
+  free password-hashing slot, `core.identity.passwords`).
 - `qi_outbox_backlog`, `qi_outbox_due`, `qi_outbox_dead`: notification outbox rows pending,
   due now (stays above 0 when no worker delivers) and dead, counted when scraped.
 
@@ -59,6 +62,9 @@ class Metrics:
         self.task_duration = Histogram(
             "qi_task_duration_seconds", "Background task run time by task name.", ["task"],
             registry=self.registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 1800))
+        self.refusals = Counter(
+            "qi_refusals", "Requests refused for now (rate limit, no free hashing slot).",
+            ["reason", "action"], registry=self.registry)
         self.backlog = OutboxBacklogCollector(app)
         self.registry.register(self.backlog)
         self._operations: set[str] = set()
@@ -143,6 +149,12 @@ def record_request(app: Flask, endpoint: str, method: str, status: int, seconds:
     metrics = metrics_for(app)
     if metrics is not None:
         metrics.http.labels(endpoint, method, str(status)).observe(seconds)
+
+
+def record_refusal(app: Flask, reason: str, action: str) -> None:
+    metrics = metrics_for(app)
+    if metrics is not None:
+        metrics.refusals.labels(reason, action).inc()
 
 
 def record_task(app: Flask, task: str, outcome: str, seconds: float) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Exists, exists, func, or_, select, update
 
 from core.audit import record_audit
 from core.db import db, utcnow
@@ -50,19 +50,38 @@ def _lock_institution(institution_id: int) -> None:
 # ---------------------------------------------------------------- reading
 
 
+def is_agent_row() -> ColumnElement[bool]:
+    """What an online customer-service agent is, for every rule that counts them (R-ELIG-05,
+    R-OPS-05, Annex 2 item 7): a staff row of the institution with the agent role."""
+    return InstitutionStaff.role == StaffRole.AGENT
+
+
+def has_agent(institution_id: Any) -> Exists:
+    """SQL: the institution (an id or a correlated column) has at least one agent."""
+    return exists().where(InstitutionStaff.institution_id == institution_id, is_agent_row())
+
+
 def agents_of(institution: Institution) -> list[User]:
     """The institution's agents, in the order they joined."""
     return list(db.session.scalars(
         select(User).join(InstitutionStaff, InstitutionStaff.user_id == User.id)
-        .where(InstitutionStaff.institution_id == institution.id,
-               InstitutionStaff.role == StaffRole.AGENT)
+        .where(InstitutionStaff.institution_id == institution.id, is_agent_row())
         .order_by(InstitutionStaff.added_at, InstitutionStaff.id)))
 
 
 def _agent_count(institution_id: int) -> int:
-    return db.session.scalar(select(func.count()).select_from(InstitutionStaff).where(
-        InstitutionStaff.institution_id == institution_id,
-        InstitutionStaff.role == StaffRole.AGENT)) or 0
+    return agent_counts([institution_id])[institution_id]
+
+
+def agent_counts(institution_ids: list[int]) -> dict[int, int]:
+    """How many agents each institution has, in one statement (assessment item 7)."""
+    counts = dict.fromkeys(institution_ids, 0)
+    if institution_ids:
+        counts.update(db.session.execute(
+            select(InstitutionStaff.institution_id, func.count()).where(
+                InstitutionStaff.institution_id.in_(institution_ids), is_agent_row())
+            .group_by(InstitutionStaff.institution_id)).all())
+    return counts
 
 
 def _open(now: datetime) -> list[ColumnElement[bool]]:
@@ -270,8 +289,19 @@ def accept_invitation(token: str, *, password: str | None, current_user: User | 
     """
     invitation = usable_invitation(token)
     if isinstance(current_user, User) and invitation_matches(current_user, invitation):
-        return _accept_as_existing(invitation, current_user)
-    return _accept_as_new(invitation, password)
+        user = _accept_as_existing(invitation, current_user)
+    else:
+        user = _accept_as_new(invitation, password)
+    _refresh_visibility(invitation.institution_id)
+    return user
+
+
+def _refresh_visibility(institution_id: int) -> None:
+    """R-OPS-05: an agent joining restores a homepage hidden for lacking one; the last one
+    leaving hides it (after the grace month)."""
+    from core.visibility.service import refresh
+
+    refresh(institution_id)
 
 
 # Older names, still used by core/onboarding/views.py; use the public ones above.
@@ -379,3 +409,4 @@ def remove_agent(institution: Institution, user_id: int, *, actor: User | None) 
     except BaseException:
         db.session.rollback()
         raise
+    _refresh_visibility(institution.id)

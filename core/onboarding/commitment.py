@@ -29,6 +29,7 @@ from core.audit import record_audit, sanitize_text
 from core.db import db, utcnow
 from core.errors import DomainError, ErrorCode, InvalidInput, NotFound, PermissionDenied, Problem
 from core.identity.models import Role, User
+from core.ids import get_by_id
 from core.institutions.access import can_manage_institution
 from core.institutions.models import Institution, InstitutionStaff, InstitutionStatus, StaffRole
 from core.onboarding.models import CommitmentSignature, CommitmentVersion
@@ -181,7 +182,7 @@ def sign(institution: Institution, *, signer_name: str, signer_title: str, versi
                        .with_for_update())
     current = current_version()
     if version_id != current.id:
-        signed = db.session.get(CommitmentVersion, version_id)
+        signed = get_by_id(CommitmentVersion, version_id)
         if signed is None:
             raise NotFound(_("This version of the commitment letter does not exist."),
                            field="versionId")
@@ -212,9 +213,11 @@ def sign(institution: Institution, *, signer_name: str, signer_title: str, versi
     return signature
 
 
-def current_signature(institution: Institution) -> CommitmentSignature | None:
-    """The institution's signature of the current version, if it has signed it."""
-    current = current_version()
+def current_signature(institution: Institution,
+                      current: CommitmentVersion | None = None) -> CommitmentSignature | None:
+    """The institution's signature of the current version (`current`, when the caller has read
+    it already), if it has signed it."""
+    current = current or current_version()
     return db.session.scalar(
         select(CommitmentSignature)
         .where(CommitmentSignature.institution_id == institution.id,

@@ -12,6 +12,7 @@ assessment item 1 (R-ASM-02) both read it. A record blocks on day `on` when
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from flask_babel import gettext as _
@@ -58,12 +59,21 @@ def blocks(record: ComplianceRecord, on: date) -> bool:
 
 def blocking_records(institution_id: int, on: date) -> list[ComplianceRecord]:
     """The institution's records that block on day `on`, oldest first."""
-    candidates = db.session.scalars(
-        select(ComplianceRecord)
-        .where(ComplianceRecord.institution_id == institution_id,
-               ComplianceRecord.occurred_on <= on)
-        .order_by(ComplianceRecord.occurred_on, ComplianceRecord.id))
-    return [r for r in candidates if blocks(r, on)]
+    return blocking_records_many({institution_id: on})[institution_id]
+
+
+def blocking_records_many(days: Mapping[int, date]) -> dict[int, list[ComplianceRecord]]:
+    """`blocking_records` of many institutions, each on its own day, in one statement."""
+    found: dict[int, list[ComplianceRecord]] = {i: [] for i in days}
+    if days:
+        for r in db.session.scalars(
+                select(ComplianceRecord)
+                .where(ComplianceRecord.institution_id.in_(list(days)),
+                       ComplianceRecord.occurred_on <= max(days.values()))
+                .order_by(ComplianceRecord.occurred_on, ComplianceRecord.id)):
+            if blocks(r, days[r.institution_id]):
+                found[r.institution_id].append(r)
+    return found
 
 
 def records_of(institution_id: int) -> list[ComplianceRecord]:

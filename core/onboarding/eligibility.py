@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from core.db import db
 from core.documents.kinds import LICENCE_KINDS, get_kind
@@ -67,9 +68,7 @@ class EligibilityReport:
 
 
 def _current_documents(institution_id: int) -> list[Document]:
-    return list(db.session.scalars(select(Document).where(
-        Document.institution_id == institution_id, Document.superseded_by_id.is_(None),
-        Document.deleted_at.is_(None)).order_by(Document.uploaded_at.desc())))
+    return current_documents_many([institution_id])[institution_id]
 
 
 def _kind_names(kinds: tuple[str, ...] | frozenset[str]) -> str:
@@ -98,6 +97,41 @@ def _document_check(code: str, kinds: tuple[str, ...] | frozenset[str], document
     return CheckResult(code, False, message, {"documents": looked_at}, subject)
 
 
+def current_documents_many(institution_ids: list[int]) -> dict[int, list[Document]]:
+    """The current documents of many institutions in one statement (the yearly assessment)."""
+    found: dict[int, list[Document]] = {i: [] for i in institution_ids}
+    if institution_ids:
+        for document in db.session.scalars(select(Document).where(
+                Document.institution_id.in_(institution_ids), Document.superseded_by_id.is_(None),
+                Document.deleted_at.is_(None)).order_by(Document.uploaded_at.desc())
+                .options(selectinload(Document.status_records))):  # status_of reads them
+            found[document.institution_id].append(document)
+    return found
+
+
+def qualification_checks(institution: Institution, on: date, *,
+                         documents: list[Document] | None = None,
+                         categories: list[str] | None = None) -> list[CheckResult]:
+    """The qualification documents on day `on`: the business licence (R-ELIG-01) and every
+    document the institution's categories require (R-ELIG-02/08/09). Eligibility and
+    assessment item 4 both read it; a caller checking many institutions passes `documents` and
+    `categories` read for all of them at once."""
+    from core.onboarding import profile
+
+    if documents is None:
+        documents = _current_documents(institution.id)
+    if categories is None:
+        categories = profile.institution_categories(institution)
+    results = [_document_check("R-ELIG-01", LICENCE_KINDS, documents, on, "licence")]
+    for code in categories:
+        batches = plugins.pm.hook.required_documents(category=code)
+        for requirement in (r for batch in batches for r in batch):
+            result = _document_check("R-ELIG-02", requirement.kinds, documents, on, code)
+            # R-ELIG-02 is the general rule; the category's own rule (R-ELIG-08/09) goes along.
+            results.append(replace(result, evidence={**result.evidence, "rule": requirement.rule}))
+    return results
+
+
 def core_checks(institution: Institution, on: date) -> list[CheckResult]:
     from stdnum.cn import uscc
 
@@ -119,14 +153,8 @@ def core_checks(institution: Institution, on: date) -> list[CheckResult]:
         _("The unified social credit code is valid.") if uscc_ok else
         _("The unified social credit code is missing or its check digit is wrong."),
         {"uscc": institution.uscc}, "uscc"))
-    results.append(_document_check("R-ELIG-01", LICENCE_KINDS, documents, on, "licence"))
-
-    for code in profile.institution_categories(institution):
-        batches = plugins.pm.hook.required_documents(category=code)
-        for requirement in (r for batch in batches for r in batch):
-            result = _document_check("R-ELIG-02", requirement.kinds, documents, on, code)
-            # R-ELIG-02 is the general rule; the category's own rule (R-ELIG-08/09) goes along.
-            results.append(replace(result, evidence={**result.evidence, "rule": requirement.rule}))
+    results += qualification_checks(institution, on, documents=documents,
+                                    categories=profile.institution_categories(institution))
 
     blocking = compliance.blocking_records(institution.id, on)
     results.append(CheckResult(
@@ -138,7 +166,7 @@ def core_checks(institution: Institution, on: date) -> list[CheckResult]:
                      for r in blocking]}))
 
     current = commitment.current_version()
-    signature = commitment.current_signature(institution)
+    signature = commitment.current_signature(institution, current)
     results.append(CheckResult(
         "R-ELIG-04", signature is not None,
         _("The commitment letter (version %(v)d) is signed.", v=current.version) if signature else
@@ -146,7 +174,7 @@ def core_checks(institution: Institution, on: date) -> list[CheckResult]:
         {"version": current.version,
          "signature_id": signature.id if signature else None}))
 
-    agent_count = len(agents.agents_of(institution))
+    agent_count = agents.agent_counts([institution.id])[institution.id]
     results.append(CheckResult(
         "R-ELIG-05", 1 <= agent_count <= 2,
         _("%(n)d customer-service agent(s).", n=agent_count) if 1 <= agent_count <= 2 else
@@ -166,7 +194,10 @@ def core_checks(institution: Institution, on: date) -> list[CheckResult]:
 
 def evaluate(institution: Institution, on: date) -> EligibilityReport:
     """Run the core checks and every plugin's checks for `institution` on day `on`."""
-    results = core_checks(institution, on)
-    for batch in plugins.pm.hook.eligibility_checks(institution=institution, on=on):
-        results.extend(batch)
+    from core.onboarding.profile import categories_remembered
+
+    with categories_remembered():  # the core checks and each plugin ask for them
+        results = core_checks(institution, on)
+        for batch in plugins.pm.hook.eligibility_checks(institution=institution, on=on):
+            results.extend(batch)
     return EligibilityReport(institution.id, on, results)

@@ -81,11 +81,31 @@ def complete_exit_if_clear(institution: Institution) -> list[OpenMatter]:
     return []
 
 
+def complete_clear_exits() -> list[int]:
+    """Complete every pending exit whose open matters have all been closed since (R-ONB-06): the
+    matters close in other areas (a consultation answered, an order completed, a complaint
+    decided…), so this runs as a periodic job. Idempotent: a completed exit is no longer pending.
+    Returns the ids of the institutions that left."""
+    institution_ids = list(db.session.scalars(
+        select(ExitRequest.institution_id).where(ExitRequest.completed_at.is_(None),
+                                                 ExitRequest.withdrawn_at.is_(None))
+        .order_by(ExitRequest.id)))
+    exited: list[int] = []
+    for institution_id in institution_ids:
+        institution = db.session.get(Institution, institution_id)
+        if (institution is not None and institution.status is InstitutionStatus.LIVE
+                and not complete_exit_if_clear(institution)):
+            exited.append(institution_id)
+    return exited
+
+
 def issue_removal_notice(institution: Institution, *, reason: RemovalReason, details: str,
                          actor: User, legacy_days: int | None = None,
-                         on: date | None = None) -> RemovalNotice:
+                         on: date | None = None, commit: bool = True) -> RemovalNotice:
     """The regulator's removal notice; the institution handles its legacy matters until the
-    deadline, then `complete_due_removals` removes it from the directory (R-ONB-07)."""
+    deadline, then `complete_due_removals` removes it from the directory (R-ONB-07).
+    `commit=False` leaves the notice, its notifications and audit row in the caller's
+    transaction (a complaint records the notice in the same one); a refusal is still audited."""
     if not actor.has_role(Role.REGULATOR):
         _denied("institution.removal_notice", institution, actor)
         raise PermissionDenied(_("Only the platform management unit can issue a removal notice."))
@@ -116,7 +136,11 @@ def issue_removal_notice(institution: Institution, *, reason: RemovalReason, det
     record_audit("institution.removal_notice", object_type="institution", object_id=institution.id,
                  after={"reason": reason.value, "deadline": notice.legacy_deadline.isoformat()},
                  actor=actor)
-    db.session.commit()
+    from core.visibility.service import apply_in_transaction
+
+    apply_in_transaction(institution.id)  # the homepage closes with the notice (R-OPS-06)
+    if commit:
+        db.session.commit()
     return notice
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -138,19 +140,23 @@ def normalize_uscc(raw: Any) -> str:
     return uscc_number.compact(str(raw)) if raw else ""
 
 
-def uscc_problem(value: str, institution_id: int | None) -> Problem | None:
-    """The credit code's check digit, then its uniqueness among active institutions."""
+def uscc_problem(value: str, institution_id: int | None, *,
+                 taken: bool | None = None) -> Problem | None:
+    """The credit code's check digit, then its uniqueness among active institutions (`taken`:
+    already known whether another active institution has it, e.g. read for a whole list)."""
     try:
         uscc_number.validate(value)
     except StdnumError:
         return Problem(ErrorCode.INVALID_NUMBER,
                        _("A unified social credit code has 18 characters and a valid check digit."),
                        "uscc")
-    query = select(Institution.id).where(Institution.uscc == value,
-                                         Institution.status.in_(ACTIVE_STATUSES))
-    if institution_id is not None:
-        query = query.where(Institution.id != institution_id)
-    if db.session.scalar(query.limit(1)) is not None:
+    if taken is None:
+        query = select(Institution.id).where(Institution.uscc == value,
+                                             Institution.status.in_(ACTIVE_STATUSES))
+        if institution_id is not None:
+            query = query.where(Institution.id != institution_id)
+        taken = db.session.scalar(query.limit(1)) is not None
+    if taken:
         return Problem(ErrorCode.DUPLICATE,
                        _("Another institution on the platform already has this credit code."), "uscc")
     return None
@@ -325,18 +331,20 @@ def update_profile(institution: Institution, data: Mapping[str, Any], *, actor: 
         raise
 
 
-def profile_problems(institution: Institution) -> list[Problem]:
+def profile_problems(institution: Institution, *, categories: list[str] | None = None,
+                     uscc_taken: bool | None = None) -> list[Problem]:
     """What the profile still lacks, each with its field (R-ONB-01, R-OPS-01, assessment item 3):
     legal name, a valid and unique credit code, type, legal representative, registered address,
     consistent region codes, contact phone, an introduction of at least 50 characters and at
-    least one service category. Empty when the profile is complete."""
+    least one service category. Empty when the profile is complete. A caller checking a whole
+    list passes `categories` and `uscc_taken` read for all of them at once."""
     problems: list[Problem] = []
     if not (institution.legal_name or "").strip():
         problems.append(_missing("legalName"))
     if not institution.uscc:
         problems.append(_missing("uscc"))
     else:
-        problem = uscc_problem(institution.uscc, institution.id)
+        problem = uscc_problem(institution.uscc, institution.id, taken=uscc_taken)
         if problem is not None:
             problems.append(problem)
     for field in ("institutionType", "legalRepresentative", "registeredAddress",
@@ -351,7 +359,7 @@ def profile_problems(institution: Institution) -> list[Problem]:
         problems.append(_missing("contactPhone"))
     if len((institution.introduction or "").strip()) < INTRODUCTION_MIN_CHARS:
         problems.append(_missing("introduction"))
-    if not institution_categories(institution):
+    if not (institution_categories(institution) if categories is None else categories):
         problems.append(_missing("categories"))
     return problems
 
@@ -359,12 +367,39 @@ def profile_problems(institution: Institution) -> list[Problem]:
 # ---------------------------------------------------------------- categories and advantage items
 
 
+_remembered_categories: ContextVar[dict[int, list[str]] | None] = ContextVar(
+    "qi_remembered_categories", default=None)
+
+
+@contextmanager
+def categories_remembered() -> Iterator[None]:
+    """Inside the block `institution_categories` reads each institution's categories once.
+
+    One eligibility evaluation asks for them from the profile check, the document checks and
+    each plugin's checks (five reads of the same rows); a page asks again. Use it only around
+    code that does not change categories (an evaluation, a page's rendering)."""
+    if _remembered_categories.get() is not None:
+        yield
+        return
+    token = _remembered_categories.set({})
+    try:
+        yield
+    finally:
+        _remembered_categories.reset(token)
+
+
 def institution_categories(institution: Institution) -> list[str]:
     """The codes of the service categories the institution chose, in the order chosen."""
-    return list(db.session.scalars(
+    remembered = _remembered_categories.get()
+    if remembered is not None and institution.id in remembered:
+        return list(remembered[institution.id])
+    codes = list(db.session.scalars(
         select(InstitutionCategory.category_code)
         .where(InstitutionCategory.institution_id == institution.id)
         .order_by(InstitutionCategory.id)))
+    if remembered is not None:
+        remembered[institution.id] = codes
+    return list(codes)
 
 
 def advantage_items(institution: Institution) -> list[AdvantageItem]:

@@ -114,21 +114,32 @@ def _decision_form(action: str, formdata: Any = None) -> FlaskForm:
 def _review_page(institution: Institution, *, forms: dict[str, FlaskForm] | None = None,
                  status: int = 200):  # type: ignore[no-untyped-def]
     application = workflow.application_for(institution)
-    report = evaluate(institution, workflow.local_today())
+    # Committed before anything is read for the page: a commit expires every loaded row, and
+    # the documents' status records read by the evaluation would be read again one by one.
     db.session.commit()
+    with profile.categories_remembered():  # read-only from here on
+        return _render_review_page(institution, application, forms or {}, status)
+
+
+def _render_review_page(institution: Institution, application: Any, forms: dict[str, FlaskForm],
+                        status: int):  # type: ignore[no-untyped-def]
+    today = workflow.local_today()
+    # Read first and held, so the evaluation's query finds these very rows in the session and
+    # loads their status records; released, they would be read again one document at a time.
+    documents = institution_documents(institution.id, current_user)
+    report = evaluate(institution, today)
+    records = compliance.records_of(institution.id)
     allowed = _allowed_actions(application)
-    forms = forms or {}
     decision_forms = {a: forms.get(a) or _decision_form(a, None) for a in allowed}
     is_regulator = current_user.has_role(Role.REGULATOR)
     categories = plugins.categories()
     return render_template(
         "onboarding/review.html", institution=institution, application=application,
         state_label=STATE_LABELS[application.state], report=report, history=_history(application),
-        documents=institution_documents(institution.id, current_user), kind_of=get_kind,
+        documents=documents, kind_of=get_kind,
         describe=describe,
-        status_of=status_of, records=compliance.records_of(institution.id),
-        compliance_kinds=COMPLIANCE_KINDS, blocking={r.id for r in compliance.blocking_records(
-            institution.id, workflow.local_today())},
+        status_of=status_of, records=records, compliance_kinds=COMPLIANCE_KINDS,
+        blocking={r.id for r in records if compliance.blocks(r, today)},
         decision_forms=decision_forms, decision_labels={a: DECISIONS[a][1] for a in allowed},
         is_regulator=is_regulator, is_operator=current_user.has_role(Role.OPERATOR),
         removal_form=forms.get("removal") or RemovalForm(prefix="removal"),
@@ -141,7 +152,8 @@ def _review_page(institution: Institution, *, forms: dict[str, FlaskForm] | None
         institution_types=INSTITUTION_TYPES, local=_local, action_labels=ACTION_LABELS,
         categories=[categories[c].name if c in categories else c
                     for c in profile.institution_categories(institution)],
-        items=profile.advantage_items(institution), agent_count=len(agents.agents_of(institution)),
+        items=profile.advantage_items(institution),
+        agent_count=agents.agent_counts([institution.id])[institution.id],
         signature=commitment.current_signature(institution),
     ), status
 

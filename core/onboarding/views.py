@@ -40,6 +40,7 @@ from core.identity import auth
 from core.identity.forms import EmptyForm
 from core.identity.labels import role_label
 from core.identity.models import Role, User
+from core.ids import parse_id
 from core.institutions.access import (
     can_manage_institution,
     can_view_institution_private,
@@ -204,9 +205,10 @@ def _steps(institution: Institution, report: EligibilityReport, application: App
 def _wizard(institution: Institution, template: str, current: str, status: int = 200,
             **context: Any):  # type: ignore[no-untyped-def]
     """Render one wizard step with the step list, the application and today's report."""
-    report = evaluate(institution, workflow.local_today())
-    application = workflow.application_for(institution)
-    steps = _steps(institution, report, application)
+    with profile.categories_remembered():  # the report and the step list both read them
+        report = evaluate(institution, workflow.local_today())
+        application = workflow.application_for(institution)
+        steps = _steps(institution, report, application)
     db.session.commit()  # the draft application and the seeded commitment letter, if new
     position = next(i for i, s in enumerate(steps) if s.code == current)
     return render_template(
@@ -443,10 +445,7 @@ def commitment_step(institution_id: int):  # type: ignore[no-untyped-def]
     db.session.commit()  # version 1 is seeded on first use: keep its id stable for the POST
     form = CommitmentForm(data={"version_id": str(version.id)})
     if form.validate_on_submit():
-        try:
-            version_id = int(form.version_id.data or 0)
-        except ValueError:
-            version_id = 0
+        version_id = parse_id(form.version_id.data) or 0
         try:
             commitment.sign(institution, signer_name=form.signer_name.data or "",
                             signer_title=form.signer_title.data or "", version_id=version_id,

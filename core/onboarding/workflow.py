@@ -11,7 +11,7 @@ both succeed: the row is locked and carries an optimistic version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -223,9 +223,9 @@ def _apply(spec: Transition, application: Application, institution: Institution,
         institution.status_changed_at = institution.went_live_at
         institution.service_opening_date = on
         # R-OPS-01: the profile and service items are due within 5 working days of going live.
-        from core.workcalendar.service import WorkCalendar
+        from core.visibility.deadline import profile_deadline as deadline_for
 
-        profile_deadline = WorkCalendar.load(on, on + timedelta(days=60)).add_working_days(on, 5)
+        profile_deadline = deadline_for(on)
         _notify(institution, "application_approved", application,
                 {"profile_deadline": profile_deadline.isoformat()})
         return {"service_opening_date": on.isoformat(), "profile_deadline": profile_deadline.isoformat()}

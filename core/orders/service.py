@@ -3,7 +3,9 @@
 
 * An enterprise user places an order with a live institution — from one of its consultations,
   from one of its published service items, or directly; an operator may place it for an
-  enterprise user (R-G-08), recorded as such (`placed_by_id`, `on_behalf`, the audit row).
+  enterprise user (R-G-08), recorded as such (`placed_by_id`, `on_behalf`, the audit row). One
+  whose homepage is hidden takes no new order, its existing ones go on
+  (`core.institutions.intake`, R-OPS-05/06, R-ONB-07).
 * Every step is one row of `TRANSITIONS`: the institution's staff accept, start and deliver;
   the enterprise (or the operator who placed it for it) confirms completion; either side cancels
   before delivery, giving a reason. Each step is timestamped on the order, written to its
@@ -11,7 +13,8 @@
 * Contract and report are documents of the institution (kinds `order_contract`, `test_report`)
   linked to the order.
 * Who sees an order: the enterprise user it is for, its institution's staff and operators;
-  nobody else. Every refusal is audited.
+  nobody else. Every refusal is audited. The customer's phone follows the one rule for clients'
+  contacts (`customer_phone`: masked for the institution's agents, R-G-05).
 * "Effective order" (R-ASM-03) is defined once, in `_effective_clause`: completed (hence not
   cancelled) and not placed by the institution's own staff. `effective_orders` and
   `is_effective` both use it.
@@ -21,6 +24,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -28,18 +32,23 @@ from typing import Any, BinaryIO
 
 from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, and_, exists, func, not_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from core.audit import record_audit, sanitize_text
 from core.catalogue.models import ItemStatus, ServiceItem
-from core.clock import china_period
+from core.clock import ChinaWindows
 from core.consultations.models import Consultation
 from core.db import db, utcnow
 from core.documents.models import Document
 from core.errors import ErrorCode, InvalidInput, NotFound, PermissionDenied, Problem
 from core.identity.models import Role, User
-from core.institutions.access import staff_role
+from core.ids import get_by_id
+from core.institutions.access import sees_client_contact, staff_role
+from core.institutions.intake import require_taking_requests
 from core.institutions.models import Institution, InstitutionStaff
+from core.masking import mask_phone
+from core.on_behalf import enterprise_user_by_id
 from core.onboarding.eligibility import OpenMatter
 from core.orders.models import Order, OrderAttachment, OrderEvent, OrderSource, OrderStatus
 
@@ -119,11 +128,19 @@ def sides_of(user: User | None, order: Order) -> frozenset[Side]:
     return frozenset(sides)
 
 
+def customer_phone(viewer: User | None, order: Order, customer: User | None) -> str | None:
+    """The customer's mobile number: in full for the customer, platform staff and the
+    institution's admin, `138****5678` for its agents (R-G-05; the one rule for an institution's
+    clients' contacts, `sees_client_contact`)."""
+    phone = customer.phone if customer is not None else None
+    if phone is None or sees_client_contact(viewer, order.institution_id, order.enterprise_user_id):
+        return phone
+    return mask_phone(phone)
+
+
 def get_order(order_id: int | str, viewer: User | None) -> Order:
     """The order if `viewer` may see it; NotFound, or PermissionDenied (audited)."""
-    if not str(order_id).isdigit():
-        raise NotFound(_("No such order."), field="orderId")
-    order = db.session.get(Order, int(order_id))
+    order = get_by_id(Order, order_id)
     if order is None:
         raise NotFound(_("No such order."), field="orderId")
     if not can_view(viewer, order):
@@ -151,10 +168,21 @@ def _effective_clause() -> ColumnElement[bool]:
 def effective_orders(institution_id: int, start: date, end: date) -> int:
     """How many effective orders `institution_id` completed from `start` to `end` inclusive
     (calendar days in Asia/Shanghai): what the assessment quota counts (R-ASM-03)."""
-    lo, hi = china_period(start, end)
-    return db.session.scalar(select(func.count(Order.id)).where(
-        Order.institution_id == institution_id, Order.completed_at >= lo, Order.completed_at < hi,
-        _effective_clause())) or 0
+    return effective_order_counts({institution_id: (start, end)})[institution_id]
+
+
+def effective_order_counts(spans: Mapping[int, tuple[date, date]]) -> dict[int, int]:
+    """`effective_orders` of many institutions, each over its own span, in one statement."""
+    windows = ChinaWindows(spans)
+    counts = dict.fromkeys(spans, 0)
+    if spans:
+        for institution_id, completed_at in db.session.execute(
+                select(Order.institution_id, Order.completed_at).where(
+                    Order.institution_id.in_(list(spans)), Order.completed_at >= windows.lo,
+                    Order.completed_at < windows.hi, _effective_clause())):
+            if windows.contains(institution_id, completed_at):
+                counts[institution_id] += 1
+    return counts
 
 
 def is_effective(order: Order) -> bool:
@@ -188,8 +216,21 @@ def _snapshot(o: Order) -> dict[str, Any]:
             "enterprise_user_id": o.enterprise_user_id, "placed_by_id": o.placed_by_id,
             "on_behalf": o.on_behalf, "source": str(o.source),
             "consultation_id": o.consultation_id, "service_item_id": o.service_item_id,
-            "title": o.title, "amount_yuan": str(o.amount_yuan) if o.amount_yuan is not None else None,
+            "demand_id": o.demand_id, "title": o.title,
+            "amount_yuan": str(o.amount_yuan) if o.amount_yuan is not None else None,
             "cancel_reason": o.cancel_reason}
+
+
+def _picked_from(demand_id: int, customer: User, institution: Institution) -> bool:
+    """Whether `demand_id` is the customer's demand and the response it picked is the
+    institution's."""
+    from core.demands.models import Demand, DemandResponse
+
+    demand = get_by_id(Demand, demand_id)
+    if demand is None or demand.enterprise_user_id != customer.id or demand.picked_response_id is None:
+        return False
+    response = db.session.get(DemandResponse, demand.picked_response_id)
+    return response is not None and response.institution_id == institution.id
 
 
 def _is_staff_of(user_id: int, institution_id: int) -> bool:
@@ -201,12 +242,20 @@ def _is_staff_of(user_id: int, institution_id: int) -> bool:
 # ---------------------------------------------------------------- placing and advancing
 
 
+def customer_by_id(institution: Institution, user_id: Any, actor: User | None) -> User | None:
+    """The enterprise user an operator places an order for, named by id; anyone else naming
+    another user is refused (audited) before the id is looked up."""
+    return enterprise_user_by_id(actor, user_id, refuse=lambda: _denied(
+        "order.place", "institution", institution.id, actor))
+
+
 def place(institution: Institution, *, title: str, actor: User | None,
           enterprise_user: User | None = None, amount: Any = None,
           consultation_id: int | None = None, service_item_id: int | None = None,
-          now: datetime | None = None) -> Order:
+          demand_id: int | None = None, now: datetime | None = None) -> Order:
     """An enterprise user places an order with `institution`, or an operator places it for
-    `enterprise_user` (R-G-08). Committed and audited."""
+    `enterprise_user` (R-G-08). With `demand_id`, the order follows the response of `institution`
+    the customer picked for its demand (`core.demands.service.pick`). Committed and audited."""
     if actor is None or not actor.is_active:
         _denied("order.place", "institution", institution.id, actor)
     assert actor is not None
@@ -219,8 +268,8 @@ def place(institution: Institution, *, title: str, actor: User | None,
         on_behalf, customer = False, actor
     else:
         _denied("order.place", "institution", institution.id, actor)
-    if not institution.is_live:
-        raise NotFound(_("No such institution."), field="institutionId")
+    # A hidden institution takes no new order, not even from an existing consultation (R-OPS-05/06).
+    require_taking_requests(institution)
     problems: list[Problem] = []
     text = sanitize_text(str(title or "").strip(), TITLE_MAX) if str(title or "").strip() else ""
     if not text:
@@ -235,24 +284,29 @@ def place(institution: Institution, *, title: str, actor: User | None,
         problems.append(_problem("serviceItemId", _(
             "An order comes from a consultation or from a service item, not both.")))
     elif consultation_id is not None:
-        consultation = db.session.get(Consultation, consultation_id) if consultation_id > 0 else None
+        consultation = get_by_id(Consultation, consultation_id)
         if (consultation is None or consultation.institution_id != institution.id
                 or consultation.enterprise_user_id != customer.id):
             problems.append(_problem("consultationId", _("No such consultation.")))
         source = OrderSource.CONSULTATION
     elif service_item_id is not None:
-        item = db.session.get(ServiceItem, service_item_id) if service_item_id > 0 else None
+        item = get_by_id(ServiceItem, service_item_id)
         if (item is None or item.institution_id != institution.id
                 or item.status is not ItemStatus.PUBLISHED):
             problems.append(_problem("serviceItemId", _("No such service item.")))
         source = OrderSource.SERVICE_ITEM
+    if demand_id is not None:  # the response picked for a demand; its item is checked above
+        if consultation_id is not None or not _picked_from(demand_id, customer, institution):
+            problems.append(_problem("demandId", _("No such demand.")))
+        source = OrderSource.DEMAND
     if problems:
         raise InvalidInput(problems)
     at = now or utcnow()
     order = Order(
         institution_id=institution.id, enterprise_user_id=customer.id, placed_by_id=actor.id,
         on_behalf=on_behalf, source=source, consultation_id=consultation_id,
-        service_item_id=service_item_id, title=text, amount_yuan=amount_yuan, status=S.PLACED,
+        service_item_id=service_item_id, demand_id=demand_id, title=text, amount_yuan=amount_yuan,
+        status=S.PLACED,
         placed_at=at, placed_by_staff=(_is_staff_of(customer.id, institution.id)
                                        or _is_staff_of(actor.id, institution.id)))
     order.events.append(OrderEvent(action="place", from_status=None, to_status=S.PLACED,
@@ -275,6 +329,10 @@ def advance(order: Order, action: str, *, actor: User | None, reason: str | None
     if not sides:
         _denied(f"order.{spec.action}", "order", order.id, actor)
     assert actor is not None
+    # Re-read the row under a lock (PostgreSQL): two steps at once (an accept and a cancel, a
+    # double click) are taken one after the other, the second against the first's status.
+    order = db.session.scalar(select(Order).where(Order.id == order.id).with_for_update()
+                              .execution_options(populate_existing=True)) or order
     if order.status not in spec.sources:
         raise InvalidInput([_problem("action", _("This order cannot take this step now."),
                                      ErrorCode.ILLEGAL_TRANSITION)])
@@ -316,7 +374,15 @@ def attach(order: Order, document: Document, *, actor: User | None) -> OrderAtta
         return existing
     attachment = OrderAttachment(document_id=document.id, attached_by_id=actor.id)
     order.attachments.append(attachment)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # a concurrent retry of the same upload linked it first
+        db.session.rollback()
+        linked = db.session.scalar(select(OrderAttachment).where(
+            OrderAttachment.order_id == order.id, OrderAttachment.document_id == document.id))
+        if linked is None:
+            raise
+        return linked
     record_audit("order.attach", object_type="order", object_id=order.id,
                  after={"document_id": document.id, "kind": document.kind}, actor=actor)
     db.session.commit()
@@ -324,8 +390,9 @@ def attach(order: Order, document: Document, *, actor: User | None) -> OrderAtta
 
 
 def upload_attachment(order: Order, kind: str, stream: BinaryIO, *, filename: str,
-                      actor: User | None) -> OrderAttachment:
-    """Store a contract or report with `store_upload` (the institution's admin) and link it."""
+                      actor: User | None, idempotency_key: str | None = None) -> OrderAttachment:
+    """Store a contract or report with `store_upload` (the institution's admin) and link it; a
+    retried post with the same `idempotency_key` links the one document stored the first time."""
     from core.documents import service as documents
 
     if Side.INSTITUTION not in sides_of(actor, order):
@@ -337,8 +404,21 @@ def upload_attachment(order: Order, kind: str, stream: BinaryIO, *, filename: st
     institution = db.session.get(Institution, order.institution_id)
     assert institution is not None
     meta = documents.validate_meta({"kind": kind}, institution)
-    document = documents.store_upload(institution, meta, stream, filename=filename, actor=actor)
+    document = documents.store_upload(institution, meta, stream, filename=filename, actor=actor,
+                                      idempotency_key=idempotency_key)
     return attach(order, document, actor=actor)
+
+
+def may_read_attachment(user: User | None, document: Document) -> bool:
+    """Whether `user` reads `document` as one who sees an order it is attached to (`can_view`:
+    the enterprise user, the institution's staff, operators), though the contract or report
+    belongs to the institution. The documents' permission check asks this (one place); other
+    platform roles (regulators) do not read a client's contract or report (R-G-05)."""
+    if user is None or not user.is_active or document.kind not in ATTACHMENT_KINDS:
+        return False
+    orders = db.session.scalars(select(Order).join(OrderAttachment).where(
+        OrderAttachment.document_id == document.id))
+    return any(can_view(user, order) for order in orders)
 
 
 # ---------------------------------------------------------------- lists

@@ -3,13 +3,13 @@ institution page) and of a follow-up left unsatisfied (Annex 2 item 10)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
 
-from core.clock import china_period
+from core.clock import ChinaWindows
 from core.db import db
 from core.reviews.models import FollowUp, FollowUpStatus, Review
 
@@ -45,7 +45,19 @@ def ratings(institution_ids: Collection[int]) -> dict[int, Rating]:
 def unsatisfied_follow_ups(institution_id: int, start: date, end: date) -> list[FollowUp]:
     """Bad-review follow-ups of `institution_id` the enterprise closed as unsatisfied from
     `start` to `end` inclusive (China's calendar days), oldest first."""
-    lo, hi = china_period(start, end)
-    return list(db.session.scalars(select(FollowUp).where(
-        FollowUp.institution_id == institution_id, FollowUp.status == FollowUpStatus.UNSATISFIED,
-        FollowUp.closed_at >= lo, FollowUp.closed_at < hi).order_by(FollowUp.closed_at, FollowUp.id)))
+    return unsatisfied_follow_ups_many({institution_id: (start, end)})[institution_id]
+
+
+def unsatisfied_follow_ups_many(spans: Mapping[int, tuple[date, date]]) -> dict[int, list[FollowUp]]:
+    """`unsatisfied_follow_ups` of many institutions, each over its own span, in one statement."""
+    windows = ChinaWindows(spans)
+    found: dict[int, list[FollowUp]] = {key: [] for key in spans}
+    if spans:
+        for row in db.session.scalars(select(FollowUp).where(
+                FollowUp.institution_id.in_(list(spans)),
+                FollowUp.status == FollowUpStatus.UNSATISFIED,
+                FollowUp.closed_at >= windows.lo, FollowUp.closed_at < windows.hi)
+                .order_by(FollowUp.closed_at, FollowUp.id)):
+            if windows.contains(row.institution_id, row.closed_at):
+                found[row.institution_id].append(row)
+    return found

@@ -97,10 +97,24 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 "delete stored objects no document refers to (after STORAGE_SWEEP_GRACE_HOURS)"),
     PeriodicJob("lapse_overdue_applications", jobs.lapse_overdue_applications, Daily(0, 15),
                 "applications whose materials deadline passed are not approved (R-ONB-04)"),
+    PeriodicJob("assess_ended_cycles", jobs.assess_ended_cycles, Daily(1, 30),
+                "draft the score sheets of cycles that ended and have none (R-ASM-01/02)"),
     PeriodicJob("complete_due_removals", jobs.complete_due_removals, Daily(0, 20),
                 "institutions whose removal legacy period ended leave the directory"),
+    PeriodicJob("complete_clear_exits", jobs.complete_clear_exits, Every(900),
+                "exits asked for complete once their open matters are closed (R-ONB-06)"),
     PeriodicJob("consultation_reminders", jobs.consultation_reminders, Every(300),
                 "remind agents of consultations close to the response-time limit (R-OPS-03)"),
+    PeriodicJob("close_expired_demands", jobs.close_expired_demands, Daily(0, 25),
+                "open demands past their deadline are closed, on the timeline (R-G-02, R-G-03)"),
+    PeriodicJob("apply_visibility_rules", jobs.apply_visibility_rules,
+                Every(900, setting="VISIBILITY_RULES_SECONDS"),
+                "hide homepages lacking an item or agent a month after going live; restore "
+                "rectified ones (R-OPS-05)"),
+    PeriodicJob("profile_deadline_reminders", jobs.profile_deadline_reminders, Daily(9, 10),
+                "remind institutions to complete profile and items within 5 working days (R-OPS-01)"),
+    PeriodicJob("follow_up_reminders", jobs.follow_up_reminders, Daily(9, 0),
+                "remind institutions of bad-review follow-ups still unanswered (R-OPS-04)"),
 )
 
 DELIVER_OUTBOX_TASK = "qi.deliver_outbox"

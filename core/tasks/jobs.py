@@ -28,6 +28,17 @@ def deliver_outbox_due() -> dict[str, int]:
             "lost": report.lost} if report.claimed else {}
 
 
+def assess_ended_cycles(on: date | None = None) -> dict[str, int]:
+    """The yearly assessment (R-ASM-01/02): a draft sheet for every live institution whose latest
+    cycle ended (within the year before `on`) and has no sheet yet. Idempotent: an existing sheet,
+    draft or final, is left alone."""
+    from core.assessment import service
+
+    summary = service.assess_due(*service.on_bounds(on or local_today()), only_missing=True)
+    return {"computed": summary.computed, "existing": summary.skipped_existing,
+            "failed": summary.failed}
+
+
 def certificate_expiry_reminders(on: date | None = None) -> dict[str, int]:
     """Queue a reminder to each admin of each institution whose certificate is expiring or expired
     (`QI_CERT_EXPIRING_DAYS`), then hand the day's list to notification plugins through the
@@ -109,9 +120,59 @@ def complete_due_removals() -> dict[str, Any]:
     return {"removed": removed} if removed else {}
 
 
+def complete_clear_exits() -> dict[str, Any]:
+    """Pending exits whose open matters are all closed now complete (R-ONB-06). Idempotent: a
+    completed exit is no longer pending."""
+    from core.onboarding.exit import complete_clear_exits as complete
+
+    exited = complete()
+    return {"exited": exited} if exited else {}
+
+
 def consultation_reminders() -> dict[str, Any]:
     """Remind agents of consultations close to breaching the response SLA (R-OPS-03).
     Idempotent: each reminder has a dedupe key per consultation and rule."""
     from core.consultations.service import send_reminders
+
+    return send_reminders(utcnow())
+
+
+def close_expired_demands() -> dict[str, Any]:
+    """Close the open demands whose deadline (China's date) has passed, each with a timeline
+    event and an audit row. Idempotent: a closed demand is not open any more."""
+    from core.demands.service import close_expired_demands as close_expired
+
+    closed = close_expired(local_today())
+    return {"closed": closed} if closed else {}
+
+
+def apply_visibility_rules() -> dict[str, Any]:
+    """R-OPS-05: hide the homepage of live institutions still without a published item or an
+    agent a month after going live; restore those that rectified. Idempotent: a second run finds
+    every institution as the rule wants it; messages have one dedupe key per hiding."""
+    from core.visibility.service import apply_rules
+
+    changes = apply_rules()
+    return ({"hidden": [c.institution_id for c in changes if c.action == "hide"],
+             "restored": [c.institution_id for c in changes if c.action == "restore"],
+             "reason_changed": [c.institution_id for c in changes if c.action == "reason"]}
+            if changes else {})
+
+
+def profile_deadline_reminders() -> dict[str, Any]:
+    """R-OPS-01: remind admins on working day 3 and on the deadline day while the profile or
+    the items are incomplete; report the institutions overdue. Idempotent: one dedupe key per
+    institution, deadline and reminder."""
+    from core.visibility.deadline import send_reminders
+
+    report = send_reminders(local_today())
+    return report if report["reminded"] or report["overdue"] else {}
+
+
+def follow_up_reminders() -> dict[str, Any]:
+    """Remind institutions once of bad-review follow-ups still without a response after
+    `FOLLOW_UP_REMINDER_WORKING_DAYS` working days (R-OPS-04). Idempotent: one dedupe key per
+    follow-up."""
+    from core.reviews.service import send_reminders
 
     return send_reminders(utcnow())

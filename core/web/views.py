@@ -17,10 +17,11 @@ from flask_babel import lazy_gettext as _l
 from core.documents.kinds import get_kind
 from core.plugins import PluginError, plugins
 from core.service_fields import item_fields
-from core.web.urls import safe_next
+from core.web.urls import page_url, safe_next
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
+bp.add_app_template_global(page_url)  # for the shared pager, `_pager.html`
 
 
 @bp.route("/")

@@ -41,6 +41,7 @@ docs/working-days.md explains the same for operators.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -120,11 +121,18 @@ def _check_date(day: Any) -> date:
     return day
 
 
+@functools.lru_cache(maxsize=8192)
+def _package_workday(day: date) -> bool:
+    """chinese_calendar's answer, remembered: measuring a long-open consultation asks about
+    every day since (an uncovered year raises, and a raised call is not cached)."""
+    return bool(chinese_calendar.is_workday(day))
+
+
 def _statutory(day: date) -> bool | None:
     """The package's answer, or None for a year it does not cover (warned once per year)."""
     if day.year not in _uncovered_years:
         try:
-            return bool(chinese_calendar.is_workday(day))
+            return _package_workday(day)
         except NotImplementedError:
             _uncovered_years.add(day.year)
     _warn_fallback(day.year)

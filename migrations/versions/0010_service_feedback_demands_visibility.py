@@ -17,7 +17,6 @@ from alembic import op
 
 import core.db
 
-
 revision = '0010'
 down_revision = '0009'
 branch_labels = None

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from core.catalogue.filters import DirectoryFilter
 from core.categories import Category, QuotaGroup
 from core.hookspecs import hookimpl
 from core.institutions.models import Institution
@@ -71,6 +72,13 @@ def open_matters(institution: Institution) -> list[OpenMatter]:
 def plugin_migrations() -> list[PluginMigrations]:
     """The register and the bookings, in `alembic_version_equipment_sharing`."""
     return [PluginMigrations(CATEGORY.code, Path(__file__).resolve().parent / "migrations")]
+
+
+@hookimpl
+def directory_filters() -> list[DirectoryFilter]:
+    """`instrument`: institutions whose instrument register lists a matching instrument."""
+    return [DirectoryFilter("instrument", "仪器设备", "Instrument", instruments.institutions_with_instrument,
+                            example="分光光度计")]
 
 
 @hookimpl

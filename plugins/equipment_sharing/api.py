@@ -19,8 +19,10 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer, viewer_model
+from api.lookup import int_id
 from core.db import db
 from core.errors import DomainError, NotFound
+from core.ids import parse_id
 from core.institutions.models import Institution
 from plugins.equipment_sharing import bookings, instruments
 from plugins.equipment_sharing.models import Booking, BookingStatus, Instrument, InstrumentStatus
@@ -30,11 +32,9 @@ BookingStatusEnum = strawberry.enum(BookingStatus, name="EquipmentSharingBooking
 
 
 def _id(value: Any, field: str) -> int:
-    if not str(value).isdigit():
-        message = {"institutionId": _("No such institution."), "instrumentId": _(
-            "No such instrument."), "bookingId": _("No such booking.")}[field]
-        raise NotFound(message, field=field)
-    return int(value)
+    message = {"institutionId": _("No such institution."), "instrumentId": _(
+        "No such instrument."), "bookingId": _("No such booking.")}[field]
+    return int_id(value, field, message)
 
 
 @strawberry.type(name="EquipmentSharingInstrument",
@@ -186,9 +186,9 @@ class EquipmentSharingQuery:
                                       first: int = 20) -> list[InstrumentType]:
         institution = None
         if institution_id is not None:
-            if not str(institution_id).isdigit():
+            institution = parse_id(institution_id)
+            if institution is None:
                 return []
-            institution = int(institution_id)
         found = instruments.search_instruments(keyword, institution_id=institution,
                                                viewer=viewer_model(),
                                                limit=max(0, min(first, instruments.MAX_RESULTS)))
@@ -199,11 +199,10 @@ class EquipmentSharingQuery:
     def equipment_sharing_bookings(self, instrument_id: strawberry.ID | None = None,
                                    first: int = 50) -> list[BookingType]:
         viewer = viewer_model()
-        if viewer is None or (instrument_id is not None and not str(instrument_id).isdigit()):
+        number = parse_id(instrument_id) if instrument_id is not None else None
+        if viewer is None or (instrument_id is not None and number is None):
             return []
-        found = bookings.visible_bookings(
-            viewer, instrument_id=int(instrument_id) if instrument_id is not None else None,
-            limit=first)
+        found = bookings.visible_bookings(viewer, instrument_id=number, limit=first)
         return [BookingType.from_model(b) for b in found]
 
 

@@ -23,6 +23,7 @@ from core.db import db, utcnow
 from core.errors import DomainError, ErrorCode, InvalidInput, NotFound, PermissionDenied, Problem
 from core.identity.models import Role, User
 from core.institutions.access import is_platform_staff, staff_role
+from core.institutions.intake import require_taking_requests
 from core.institutions.models import InstitutionStaff, StaffRole
 from plugins.equipment_sharing.instruments import get_instrument
 from plugins.equipment_sharing.models import (
@@ -90,12 +91,14 @@ def _denied(action: str, object_type: str, object_id: int | None, actor: User | 
 
 def request_booking(instrument_id: int, *, starts_at: datetime, ends_at: datetime, purpose: str,
                     actor: User | None) -> Booking:
-    """An enterprise user asks to use an in-service instrument of a live institution."""
+    """An enterprise user asks to use an in-service instrument of an institution taking new
+    requests (`core.institutions.intake`: live, homepage not hidden — R-OPS-05/06)."""
     if actor is None or not actor.has_role(Role.ENTERPRISE):
         raise _denied("equipment_sharing.booking_request", "equipment_sharing_instrument",
                       instrument_id, actor, _("Only an enterprise user can book an instrument."))
     instrument = get_instrument(instrument_id, actor)
-    if instrument.status is not InstrumentStatus.IN_SERVICE or not instrument.institution.is_live:
+    require_taking_requests(instrument.institution, "instrumentId")
+    if instrument.status is not InstrumentStatus.IN_SERVICE:
         raise DomainError(_("This instrument cannot be booked at the moment."), field="instrumentId")
     starts_at, ends_at = as_utc(starts_at), as_utc(ends_at)
     text = (purpose or "").strip()

@@ -10,15 +10,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import contains_eager
 
 from core.audit import record_audit
+from core.catalogue.directory import institution_is_listed, listed_clause
 from core.db import db
 from core.errors import ErrorCode, InvalidInput, NotFound, PermissionDenied, Problem
 from core.identity.models import User
 from core.institutions.access import can_manage_institution, is_platform_staff, staff_role
-from core.institutions.models import Institution, InstitutionStatus
+from core.institutions.models import Institution
 from plugins.equipment_sharing.models import Instrument, InstrumentStatus
 
 MAX_RESULTS = 100
@@ -132,11 +133,12 @@ def update_instrument(instrument: Instrument, values: Mapping[str, Any], *,
 
 
 def get_instrument(instrument_id: int, viewer: User | None) -> Instrument:
-    """The instrument if `viewer` may see it: listed ones of live institutions for anybody,
+    """The instrument if `viewer` may see it: listed ones of listed institutions for anybody,
     every one for its institution's staff and platform staff; otherwise "not found"."""
     instrument = db.session.get(Instrument, instrument_id)
     if instrument is None or not (_sees_all_of(viewer, instrument.institution_id) or (
-            instrument.institution.is_live and instrument.status is not InstrumentStatus.RETIRED)):
+            institution_is_listed(instrument.institution)
+            and instrument.status is not InstrumentStatus.RETIRED)):
         raise NotFound(_("No such instrument."), field="instrumentId")
     return instrument
 
@@ -151,26 +153,37 @@ def in_service(institution_id: int) -> list[Instrument]:
         Instrument.status == InstrumentStatus.IN_SERVICE).order_by(Instrument.id)))
 
 
+def _keyword_clauses(keyword: str | None) -> list[Any]:
+    """Every word of `keyword` in the name, model, manufacturer or technical indicators."""
+    return [or_(*(column.icontains(word[:100], autoescape=True) for column in (
+        Instrument.name, Instrument.model, Instrument.manufacturer, Instrument.indicators)))
+        for word in (keyword or "").split()[:MAX_WORDS]]  # a guardrail on the query's size
+
+
+def institutions_with_instrument(term: str) -> Select[Any]:
+    """The directory's `instrument` filter: ids of the institutions whose register lists an
+    instrument (not retired) matching `term` (visibility is the directory's business)."""
+    return select(Instrument.institution_id).where(
+        Instrument.status != InstrumentStatus.RETIRED, *_keyword_clauses(term))
+
+
 def search_instruments(keyword: str | None = None, *, institution_id: int | None = None,
                        viewer: User | None = None, limit: int = 20) -> list[Instrument]:
     """Instruments whose name, model, manufacturer or technical indicators contain every word of
     `keyword` (substring match, so a two-character Chinese word such as 光谱 finds 光谱仪).
-    The public sees the instruments of live institutions that are not retired; platform staff
+    The public sees the instruments of listed institutions that are not retired; platform staff
     those of every institution; with `institution_id`, its own staff see its whole register."""
     if limit <= 0:
         return []
-    query = select(Instrument).join(Institution).options(contains_eager(Instrument.institution))
-    for word in (keyword or "").split()[:MAX_WORDS]:  # a guardrail on the query's size
-        word = word[:100]
-        query = query.where(or_(*(column.icontains(word, autoescape=True) for column in (
-            Instrument.name, Instrument.model, Instrument.manufacturer, Instrument.indicators))))
+    query = (select(Instrument).join(Institution).options(contains_eager(Instrument.institution))
+             .where(*_keyword_clauses(keyword)))
     if institution_id is not None:
         query = query.where(Instrument.institution_id == institution_id)
     # An institution's own staff see its whole register, retired instruments too; a search of
-    # the database never lists retired ones, nor (but for platform staff) non-live institutions.
+    # the database never lists retired ones, nor (but for platform staff) unlisted institutions.
     if institution_id is None or not _sees_all_of(viewer, institution_id):
         query = query.where(Instrument.status != InstrumentStatus.RETIRED)
         if not is_platform_staff(viewer):
-            query = query.where(Institution.status == InstitutionStatus.LIVE)
+            query = query.where(listed_clause())  # live, homepage not hidden (R-OPS-05)
     query = query.order_by(Instrument.institution_id, Instrument.name, Instrument.id)
     return list(db.session.scalars(query.limit(min(limit, MAX_RESULTS))))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.catalogue.filters import DirectoryFilter
 from core.categories import Category, QuotaGroup
 from core.hookspecs import hookimpl
 from core.migrate import PluginMigrations
@@ -43,6 +44,16 @@ register_categories, annual_order_quota, service_item_fields, required_documents
 def plugin_migrations() -> list[PluginMigrations]:
     """The scope annex table `testing_scope_entry`, in `alembic_version_testing`."""
     return [PluginMigrations(CATEGORY.code, Path(__file__).resolve().parent / "migrations")]
+
+
+@hookimpl
+def directory_filters() -> list[DirectoryFilter]:
+    """`standard`: institutions whose CMA scope annex covers a standard number, with or without
+    its year (`GB/T 2828.1` finds every edition, `GB/T 2828.1-2012` that one)."""
+    from plugins.testing.scope import institutions_for_standard
+
+    return [DirectoryFilter("standard", "检测标准编号", "Standard number", institutions_for_standard,
+                            example="GB/T 2828.1-2012")]
 
 
 @hookimpl

@@ -15,9 +15,8 @@ from api.errors import (
     to_graphql_error,
 )
 from api.identity import require_viewer, viewer_model
-from core.db import db
-from core.errors import DomainError, NotFound
-from core.institutions.models import Institution
+from api.lookup import get_institution, optional_id
+from core.errors import DomainError
 from plugins.testing import scope
 from plugins.testing.models import TestingScopeEntry
 
@@ -82,14 +81,12 @@ class TestingMutation:
                                   entries: list[TestingScopeEntryInput]) -> AddTestingScopeEntriesResult:
         try:
             user = require_viewer()
-            institution = (db.session.get(Institution, int(institution_id))
-                           if str(institution_id).isdigit() else None)
-            if institution is None:
-                raise NotFound(_("No such institution."), field="institutionId")
+            institution = get_institution(institution_id)
             rows = scope.add_scope_entries(institution, [{
                 "standardNumber": e.standard_number, "standardTitle": e.standard_title,
-                "parameters": e.parameters, "limits": e.limits, "documentId": e.document_id,
-            } for e in entries], actor=user)
+                "parameters": e.parameters, "limits": e.limits, "documentId": optional_id(
+                    e.document_id, f"entries[{n}].documentId", _("No such document.")),
+            } for n, e in enumerate(entries)], actor=user)
         except DomainError as exc:
             return to_graphql_error(exc)  # type: ignore[return-value]
         return TestingScopeEntriesSuccess(entries=[TestingScopeEntryType.from_model(r) for r in rows])

@@ -15,16 +15,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import contains_eager
 
 from core.audit import record_audit
+from core.catalogue.directory import listed_clause
 from core.db import db
 from core.documents.models import Document
 from core.errors import ErrorCode, InvalidInput, PermissionDenied, Problem
 from core.identity.models import User
+from core.ids import get_by_id
 from core.institutions.access import can_manage_institution, is_platform_staff
-from core.institutions.models import Institution, InstitutionStaff, InstitutionStatus
+from core.institutions.models import Institution, InstitutionStaff
 from plugins.testing.models import TestingScopeEntry
 
 MAX_ENTRIES_PER_CALL = 200  # an annex is added in batches; a bigger list is refused
@@ -52,14 +54,30 @@ def normalise_standard(raw: str | None) -> str:
 
 
 def _visible_to(viewer: User | None) -> Any:
-    """Live institutions for everybody; platform staff see all; staff see their own too."""
+    """Listed institutions for everybody; platform staff see all; staff see their own too."""
     if is_platform_staff(viewer):
         return None
-    live = Institution.status == InstitutionStatus.LIVE
+    live = listed_clause()  # live and its homepage not hidden (R-OPS-05)
     if viewer is None:
         return live
     own = select(InstitutionStaff.institution_id).where(InstitutionStaff.user_id == viewer.id)
     return or_(live, Institution.id.in_(own))
+
+
+def _matching(number: str) -> Any:
+    """The entries of `number` (normalised): that exact number, or a longer one continuing it
+    (its editions, parts, equivalents), never `GB/T 2828.11` for `GB/T 2828.1`."""
+    column = TestingScopeEntry.standard_number
+    return or_(column == number,
+               *(column.startswith(number + c, autoescape=True) for c in _CONTINUATIONS))
+
+
+def institutions_for_standard(term: str) -> Select[Any]:
+    """The directory's `standard` filter: ids of the institutions whose annex covers `term`
+    (visibility is the directory's business)."""
+    number = normalise_standard(term)
+    return (select(TestingScopeEntry.institution_id)
+            .where(_matching(number) if number else false()))
 
 
 def search_scope(standard: str, *, viewer: User | None = None,
@@ -72,8 +90,7 @@ def search_scope(standard: str, *, viewer: User | None = None,
     column = TestingScopeEntry.standard_number
     query = (select(TestingScopeEntry).join(Institution)
              .options(contains_eager(TestingScopeEntry.institution))
-             .where(or_(column == number,
-                        *(column.startswith(number + c, autoescape=True) for c in _CONTINUATIONS)))
+             .where(_matching(number))
              .order_by(column, TestingScopeEntry.institution_id, TestingScopeEntry.id)
              .limit(min(limit, MAX_RESULTS)))
     visible = _visible_to(viewer)
@@ -100,7 +117,7 @@ def _annex_document(raw: Any, institution: Institution, where: str,
                     problems: list[Problem]) -> int | None:
     if raw in (None, ""):
         return None
-    document = db.session.get(Document, int(raw)) if str(raw).isdigit() else None
+    document = get_by_id(Document, raw)
     if (document is None or document.institution_id != institution.id or document.kind != "cma"
             or not document.is_current):
         problems.append(Problem(ErrorCode.INVALID_INPUT, _(

@@ -9,10 +9,12 @@ from datetime import date
 import pytest
 from documents_support import CMA_ISSUER, CMA_NUMBER, LICENCE_ISSUER, USCC_CERT_CO
 
+from core.catalogue.testing import hide_homepage
+from core.db import db
 from core.documents import service
 from core.documents.models import Verification
 from core.identity.models import Role
-from core.institutions.models import InstitutionStatus
+from core.institutions.models import Institution, InstitutionStatus
 
 LIST = """query($id: ID!) { institutionDocuments(institutionId: $id) { id kind } }"""
 ONE = """query($id: ID!) { document(id: $id) { id kind } }"""
@@ -156,7 +158,7 @@ def test_operators_and_regulators_see_every_institutions_documents(docs, scene, 
 
 
 def test_the_public_sees_public_certificates_of_live_institutions_only(docs, scene, gql_for):
-    """R-ONB-05 and SECURITY.md 9: once LIVE, anybody sees and downloads the CMA certificate,
+    """R-ONB-05, R-OPS-05 and SECURITY.md 9: once LIVE, anybody sees and downloads the CMA certificate,
     never the business licence (personal data of the legal representative); nothing of a
     DRAFT or REMOVED institution; a rejected certificate is not shown."""
     org, licence, cma = scene.org, scene.licence, scene.cma
@@ -183,6 +185,15 @@ def test_the_public_sees_public_certificates_of_live_institutions_only(docs, sce
     service.set_verification(cma, Verification.VERIFIED, reason=None,
                              actor=docs.user(Role.OPERATOR, "运维 孙悦"))
     assert len(anonymous(LIST, {"id": str(org.id)})["data"]["institutionDocuments"]) == 1
+
+    # R-OPS-05: a homepage hidden for want of an item or agent hides its certificates too.
+    institution = db.session.get(Institution, org.id)
+    hide_homepage(institution)
+    assert anonymous(LIST, {"id": str(org.id)})["data"]["institutionDocuments"] == []
+    assert visitor.get(f"/documents/{cma.id}/download", buffered=True).status_code == 404
+    institution.homepage_hidden_at = None
+    db.session.commit()
+    assert visitor.get(f"/documents/{cma.id}/download", buffered=True).status_code == 200
 
     docs.set_status(org, InstitutionStatus.REMOVED)
     assert anonymous(LIST, {"id": str(org.id)})["data"]["institutionDocuments"] == []

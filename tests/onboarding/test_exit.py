@@ -86,3 +86,20 @@ def test_only_the_regulator_issues_removal_notices_R_ONB_07(app, live, make_user
         with pytest.raises(PermissionDenied):
             exits.issue_removal_notice(institution, reason=RemovalReason.NOT_NEEDED,
                                        details="平台认为无需保留", actor=actor)
+
+
+def test_the_periodic_job_completes_an_exit_once_its_matters_close_R_ONB_06(app, live, register_plugin):
+    from core.tasks import get_job, run_job
+
+    institution, admin, _regulator = live
+    orders = register_plugin(OpenOrders())
+    exits.request_exit(institution, letter="因业务调整，申请退出佛山企质通平台。", actor=admin)
+    assert exits.complete_clear_exits() == []  # the order is still open
+    db.session.refresh(institution)
+    assert institution.status is InstitutionStatus.LIVE
+    orders.open = []  # the order closes in its own area; nobody calls exit
+    assert exits.complete_clear_exits() == [institution.id]
+    db.session.refresh(institution)
+    assert institution.status is InstitutionStatus.EXITED
+    assert exits.complete_clear_exits() == []  # idempotent: nothing pending any more
+    assert run_job(get_job("complete_clear_exits"), app) == {}

@@ -84,7 +84,7 @@ def test_R_ONB_01_a_partial_update_keeps_the_other_fields_and_unchanged_writes_n
     assert institution.website is None
     assert institution.registered_address == full_profile()["registeredAddress"]
     (_first, second) = world.audits("institution.profile_update")
-    assert second.before == {"contactPhone": "075***", "website": "https://www.sdtest.com.cn"}
+    assert second.before == {"contactPhone": "0757-****1234", "website": "https://www.sdtest.com.cn"}
     assert second.after == {"contactPhone": "139****4455", "website": None}
 
     update_profile(org.institution, {"legalName": f"  {SHUNDE_CO} "}, actor=org.admin)

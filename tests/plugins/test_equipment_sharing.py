@@ -264,6 +264,25 @@ def test_only_an_enterprise_books_and_only_an_instrument_in_service(app, make_us
     assert refused.value.field == "instrumentId"
 
 
+def test_a_hidden_institution_takes_no_new_booking_but_decides_the_ones_it_has_R_OPS_05(
+        app, make_user, lab):
+    """`core.institutions.intake`, as for consultations and orders: hidden (R-OPS-05/06), no
+    new booking — even by someone who still sees the instrument (platform staff with an
+    enterprise account) — while a request made before is still accepted (R-ONB-07)."""
+    from core.catalogue.testing import hide_homepage
+
+    waiting = _book(lab["instrument"].id, lab["enterprise"], _slot(10))
+    hide_homepage(lab["institution"], "no_item")
+    with pytest.raises(NotFound):  # the public no longer sees it at all
+        _book(lab["instrument"].id, lab["other_enterprise"], _slot(12))
+    insider = make_user(Role.ENTERPRISE, Role.OPERATOR, name="运维中心 企业账号")
+    with pytest.raises(InvalidInput) as refused:
+        _book(lab["instrument"].id, insider, _slot(12))
+    assert (refused.value.code, refused.value.field) == (ErrorCode.NOT_TAKING_REQUESTS, "instrumentId")
+    assert bookings.accept_booking(waiting.id, actor=lab["agent"]).status is BookingStatus.ACCEPTED
+    assert db.session.scalar(select(func.count(Booking.id))) == 1
+
+
 def test_a_booking_needs_a_future_range_and_a_purpose(app, lab):
     past = (utcnow() - timedelta(hours=3), utcnow() - timedelta(hours=1))
     with pytest.raises(InvalidInput) as refused:
