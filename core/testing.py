@@ -23,10 +23,12 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from core import migrate
-from core.db import make_engine
+from core.audit.models import AuditEvent
+from core.db import db, make_engine
+from core.errors import ErrorCode, InvalidInput
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 TEST_PASSWORD = "Qi-test-2026"
@@ -229,7 +231,6 @@ def compiled_translations() -> list[Path]:
 @pytest.fixture
 def app(app_config: dict[str, Any], compiled_translations: list[Path]) -> Iterator[Flask]:
     from core.app import create_app
-    from core.db import db
 
     application = create_app(app_config)
     application.test_client_class = IsolatedClient
@@ -303,6 +304,29 @@ class GraphQLClient:
 @pytest.fixture
 def gql(client: FlaskClient) -> GraphQLClient:
     return GraphQLClient(client)
+
+
+LOGIN_MUTATION = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
+
+
+def graphql_login(app: Flask, user: Any) -> GraphQLClient:
+    """A GraphQL client on its own test client, logged in as `user` (a session cookie)."""
+    client = GraphQLClient(app.test_client())
+    body = client(LOGIN_MUTATION, {"i": {"identifier": user.email or user.phone,
+                                         "password": TEST_PASSWORD}})
+    assert body["data"]["login"]["__typename"] == "LoginSuccess", body
+    return client
+
+
+def audit_events(action: str, result: str = "success") -> list[AuditEvent]:
+    """The audit events recorded for `action` with `result`, oldest first."""
+    return list(db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action == action, AuditEvent.result == result).order_by(AuditEvent.id)))
+
+
+def problem_fields(exc: InvalidInput) -> dict[str | None, ErrorCode]:
+    """The field each problem of an `InvalidInput` names, with its code."""
+    return {p.field: p.code for p in exc.problems}
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from core.ids import page_number, parse_id
 from core.institutions.access import can_manage_institution, is_platform_staff, visible_institutions
 from core.institutions.models import Institution
 from core.onboarding.models import RemovalNotice
-from core.web.forms import attach_problems
+from core.web.forms import attach_problems, run_action
 
 bp = Blueprint("assessment", __name__, template_folder="templates")
 
@@ -289,16 +289,10 @@ def recompute(sheet_id: int):  # type: ignore[no-untyped-def]
     if EmptyForm().validate_on_submit():
         institution = db.session.get(Institution, found.institution_id)
         assert institution is not None
-        try:
-            again = service.compute_assessment(institution, actor=current_user,
-                                               cycle_number=found.cycle_number)
-        except PermissionDenied:
-            abort(403)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(_("The draft is recomputed: %(score)d points.", score=again.score), "success")
+        run_action(lambda: service.compute_assessment(institution, actor=current_user,
+                                                      cycle_number=found.cycle_number),
+                   success=lambda again: _("The draft is recomputed: %(score)d points.",
+                                           score=again.score))
     else:
         flash(_("The form has expired: please try again."), "error")
     return redirect(url_for("assessment.sheet", sheet_id=sheet_id))
@@ -319,17 +313,10 @@ def finalise(sheet_id: int):  # type: ignore[no-untyped-def]
             _deny("assessment.finalise", "assessment_sheet", sheet_id, 403)
         form.confirm.errors = [_("Tick the box to confirm that the sheet becomes final.")]
         return _render_sheet(found, finalise_form=form, status=400)
-    try:
-        service.finalise(found, actor=current_user)
-    except PermissionDenied:
-        abort(403)
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        flash(_("The score sheet is final; the institution has been told."), "success")
-        if found.removal_notice_id:
-            flash(_("The sheet failed: a removal notice has been issued."), "warning")
+    if (run_action(lambda: service.finalise(found, actor=current_user),
+                   success=_("The score sheet is final; the institution has been told."))
+            and found.removal_notice_id):
+        flash(_("The sheet failed: a removal notice has been issued."), "warning")
     return redirect(url_for("assessment.sheet", sheet_id=sheet_id))
 
 

@@ -24,7 +24,7 @@ from core.errors import DomainError, NotFound, PermissionDenied
 from core.identity.models import User
 from core.ids import page_number, parse_id
 from core.institutions.models import Institution
-from core.web.forms import attach_problems
+from core.web.forms import attach_problems, run_action
 
 bp = Blueprint("case_reports", __name__, template_folder="templates")
 
@@ -188,15 +188,8 @@ def withdraw(report_id: int):  # type: ignore[no-untyped-def]
     report = _report(report_id)
     form = WithdrawForm()
     if form.validate_on_submit():
-        try:
-            service.withdraw(report, reason=form.reason.data or "", actor=current_user)
-        except PermissionDenied:
-            abort(403)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(_("The case report is withdrawn; it is no longer counted."), "success")
+        run_action(lambda: service.withdraw(report, reason=form.reason.data or "", actor=current_user),
+                   success=_("The case report is withdrawn; it is no longer counted."))
     else:
         for error in form.reason.errors:
             flash(error, "error")

@@ -29,7 +29,7 @@ from core.identity.service import normalize_phone
 from core.ids import page_number, parse_id
 from core.institutions.models import Institution, InstitutionStatus
 from core.onboarding.models import RemovalNotice
-from core.web.forms import attach_problems
+from core.web.forms import attach_problems, run_action
 
 bp = Blueprint("complaints", __name__, template_folder="templates")
 
@@ -187,15 +187,8 @@ def detail(complaint_id: int):  # type: ignore[no-untyped-def]
 def withdraw(complaint_id: int):  # type: ignore[no-untyped-def]
     complaint = _complaint(complaint_id)
     if EmptyForm().validate_on_submit():
-        try:
-            service.withdraw(complaint, actor=current_user)
-        except PermissionDenied:
-            abort(403)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(_("The complaint is withdrawn."), "success")
+        run_action(lambda: service.withdraw(complaint, actor=current_user),
+                   success=_("The complaint is withdrawn."))
     return redirect(url_for("complaints.detail", complaint_id=complaint_id))
 
 

@@ -24,7 +24,7 @@ from core.identity.models import Role, User
 from core.ids import page_number
 from core.institutions import intake
 from core.institutions.models import Institution
-from core.web.forms import attach_problems
+from core.web.forms import attach_problems, run_action
 
 bp = Blueprint("consultations", __name__, template_folder="templates")
 
@@ -136,13 +136,6 @@ def close(consultation_id: int):  # type: ignore[no-untyped-def]
     consultation = _consultation(consultation_id)
     form = EmptyForm()
     if form.validate_on_submit():
-        try:
-            service.close(consultation, actor=current_user)
-        except PermissionDenied:
-            abort(403)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(_("The consultation is closed."), "success")
+        run_action(lambda: service.close(consultation, actor=current_user),
+                   success=_("The consultation is closed."))
     return redirect(url_for("consultations.thread", consultation_id=consultation_id))

@@ -28,7 +28,7 @@ from core.identity.service import normalize_phone
 from core.ids import get_by_id, page_number, parse_id
 from core.institutions.models import Institution
 from core.plugins import plugins
-from core.web.forms import attach_problems
+from core.web.forms import attach_problems, run_action
 
 bp = Blueprint("demands", __name__, template_folder="templates")
 
@@ -213,16 +213,9 @@ def withdraw(demand_id: int, response_id: int):  # type: ignore[no-untyped-def]
 def pick(demand_id: int, response_id: int):  # type: ignore[no-untyped-def]
     demand = _demand(demand_id)
     if EmptyForm().validate_on_submit():
-        try:
-            _demand_after, order = service.pick(demand, response_id, actor=current_user)
-        except PermissionDenied:
-            abort(403)
-        except DomainError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(_("You picked this response; order #%(id)d has been placed.", id=order.id),
-                  "success")
+        run_action(lambda: service.pick(demand, response_id, actor=current_user),
+                   success=lambda picked: _("You picked this response; order #%(id)d has been placed.",
+                                            id=picked[1].id))
     return redirect(url_for("demands.detail", demand_id=demand_id))
 
 

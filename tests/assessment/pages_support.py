@@ -7,11 +7,8 @@ import re
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
-
 from core.assessment.models import AssessmentItem, AssessmentSheet, OpeningSource, SheetStatus
 from core.assessment.sheet import ITEMS, passes, score_of
-from core.audit.models import AuditEvent
 from core.catalogue.testing import listed_institution
 from core.db import db, utcnow
 from core.testing import TEST_PASSWORD
@@ -35,11 +32,6 @@ def web(app: Any, user: Any) -> Any:
                                             "csrf_token": token})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return browser
-
-
-def audits(action: str, result: str = "success") -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(
-        AuditEvent.action == action, AuditEvent.result == result)))
 
 
 def bare_sheet(make_user: Any, name: str, *, year: int, deducted: tuple[int, ...] = (),

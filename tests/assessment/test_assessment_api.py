@@ -14,19 +14,11 @@ from core.assessment import service
 from core.assessment.cli import assess_command
 from core.assessment.models import AssessmentItem, AssessmentSheet
 from core.db import db
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import graphql_login
 
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 SHEET = """__typename ... on UserError { code message field }
   ... on AssessmentSheetSuccess { sheet { id score passed status cycleNumber
       items { number deducted computedDeducted overrideReason evidence } } }"""
-
-
-def as_user(app, user) -> GraphQLClient:
-    client = GraphQLClient(app.test_client())
-    body = client(LOGIN, {"i": {"identifier": user.email, "password": TEST_PASSWORD}})
-    assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-    return client
 
 
 @pytest.fixture
@@ -36,7 +28,7 @@ def draft(lab, operator):
 
 
 def test_the_workflow_through_graphql(app, draft, lab, operator, regulator):
-    op = as_user(app, operator)
+    op = graphql_login(app, operator)
     no_reason = op(f"""mutation {{ overrideAssessmentItem(sheetId: "{draft.id}", number: 6,
         deducted: true, reason: "") {{ {SHEET} }} }}""")["data"]["overrideAssessmentItem"]
     assert (no_reason["__typename"], no_reason["code"]) == ("InvalidInputError", "REQUIRED")
@@ -45,13 +37,13 @@ def test_the_workflow_through_graphql(app, draft, lab, operator, regulator):
     sheet = done["data"]["overrideAssessmentItem"]["sheet"]
     assert sheet["score"] == 90 and sheet["items"][5]["computedDeducted"] is False
 
-    institution = as_user(app, lab.admin)
+    institution = graphql_login(app, lab.admin)
     hidden = institution(f'{{ assessmentSheet(id: "{draft.id}") {{ {SHEET} }} }}')
     assert hidden["data"]["assessmentSheet"]["code"] == "PERMISSION_DENIED"  # a draft
 
     refused = op(f'mutation {{ finaliseAssessment(sheetId: "{draft.id}") {{ {SHEET} }} }}')
     assert refused["data"]["finaliseAssessment"]["code"] == "PERMISSION_DENIED"
-    final = as_user(app, regulator)(
+    final = graphql_login(app, regulator)(
         f'mutation {{ finaliseAssessment(sheetId: "{draft.id}") {{ {SHEET} }} }}')
     assert final["data"]["finaliseAssessment"]["sheet"]["status"] == "FINAL"
     again = op(f"""mutation {{ computeAssessment(institutionId: "{lab.institution.id}",
@@ -71,7 +63,7 @@ def test_the_workflow_through_graphql(app, draft, lab, operator, regulator):
 def test_another_institution_is_refused_through_graphql(app, draft, make_user, regulator):
     service.finalise(draft, actor=regulator)
     other = clean_lab(make_user, OPENED, name="佛山市三水区质量检验所")
-    client = as_user(app, other.admin)
+    client = graphql_login(app, other.admin)
     body = client(f'{{ assessmentSheet(id: "{draft.id}") {{ {SHEET} }} }}')
     assert body["data"]["assessmentSheet"]["code"] == "PERMISSION_DENIED"
     listed = client("{ assessmentSheets { ... on AssessmentSheetList { total } } }")
@@ -83,7 +75,7 @@ def test_another_institution_is_refused_through_graphql(app, draft, make_user, r
 
 def test_the_summary_through_graphql(app, draft, lab):
     """R-ASM-06."""
-    client = as_user(app, lab.admin)
+    client = graphql_login(app, lab.admin)
     body = client(f"""mutation {{ submitServiceSummary(institutionId: "{lab.institution.id}",
         cycleNumber: 1, body: "2024年下半年完成家电安全检测20单，上报成功案例10个，客服响应及时。") {{
         __typename ... on ServiceSummarySuccess {{ cycleNumber }} }} }}""")

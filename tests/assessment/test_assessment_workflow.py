@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from core.assessment import service, summaries
 from core.assessment.models import AssessmentItem, AssessmentSheet, SheetStatus
-from core.audit.models import AuditEvent
 from core.db import db
 from core.errors import DomainError, ErrorCode, InvalidInput, PermissionDenied
 from core.notifications.models import OutboxMessage
 from core.onboarding.models import RemovalNotice, RemovalReason
+from core.testing import audit_events
 
 AFTER_CYCLE_1 = date(2025, 1, 2)
 
@@ -32,18 +32,13 @@ def _count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
-def _audits(action: str, result: str = "success") -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(
-        AuditEvent.action == action, AuditEvent.result == result)))
-
-
 def test_recomputing_a_draft_keeps_the_same_rows(draft, lab, operator):
     item_ids = [i.id for i in draft.items]
     add_unsatisfied_follow_up(lab, date(2024, 10, 8))
     again = service.compute_assessment(lab.institution, actor=operator, on=AFTER_CYCLE_1)
     assert again.id == draft.id and [i.id for i in again.items] == item_ids
     assert (_count(AssessmentSheet), _count(AssessmentItem), again.score) == (1, 10, 90)
-    assert len(_audits("assessment.computed")) == 2
+    assert len(audit_events("assessment.computed")) == 2
 
 
 def test_an_override_needs_a_reason_and_keeps_the_computed_value(draft, operator):
@@ -57,7 +52,7 @@ def test_an_override_needs_a_reason_and_keeps_the_computed_value(draft, operator
                                  reason="抽查发现3个上报案例为重复录入，实际不足10个", actor=operator)
     assert (item.computed_deducted, item.override_deducted, item.deducted) == (False, True, True)
     assert item.evidence["count"] == 10 and draft.score == 90
-    audit = _audits("assessment.override")[0]
+    audit = audit_events("assessment.override")[0]
     assert audit.after["computed"] is False and audit.after["reason"].startswith("抽查")
     assert audit.before["score"] == 100 and audit.actor_id == operator.id
 
@@ -65,7 +60,7 @@ def test_an_override_needs_a_reason_and_keeps_the_computed_value(draft, operator
 def test_only_an_operator_overrides_and_refusals_are_audited(draft, regulator):
     with pytest.raises(PermissionDenied):
         service.override_item(draft, 6, deducted=True, reason="理由充分的说明", actor=regulator)
-    assert len(_audits("assessment.override", "denied")) == 1
+    assert len(audit_events("assessment.override", "denied")) == 1
 
 
 def test_a_final_sheet_never_changes(draft, lab, operator, regulator):
@@ -120,7 +115,7 @@ def test_another_institution_cannot_read_a_sheet(draft, app, make_user, regulato
     service.finalise(draft, actor=regulator)
     with pytest.raises(PermissionDenied):
         service.get_sheet(draft.id, other.admin)
-    denied = _audits("assessment.read", "denied")
+    denied = audit_events("assessment.read", "denied")
     assert [(a.actor_id, a.object_id) for a in denied] == [(other.admin.id, str(draft.id))]
     rows, total = service.list_sheets(other.admin)
     assert (rows, total) == ([], 0)

@@ -9,7 +9,7 @@ import re
 from datetime import date
 
 import pytest
-from pages_support import audits, web
+from pages_support import web
 from tests_support_count import count_statements
 
 from core.assessment.charts import Bar, bars
@@ -20,7 +20,7 @@ from core.catalogue.testing import listed_institution
 from core.db import db, utcnow
 from core.errors import InvalidInput, PermissionDenied
 from core.identity.models import Role
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import GraphQLClient, audit_events, graphql_login
 
 FINAL, DRAFT = SheetStatus.FINAL, SheetStatus.DRAFT
 
@@ -122,17 +122,17 @@ def test_only_operators_and_regulators_and_refusals_are_audited(app, sheets, mak
     for user in (enterprise, admin, None):
         with pytest.raises(PermissionDenied):
             statistics(user, year=2025)
-    assert len(audits("assessment.statistics", "denied")) == 3
+    assert len(audit_events("assessment.statistics", "denied")) == 3
 
     assert web(app, enterprise).get("/assessment/dashboard").status_code == 403
     assert web(app, admin).get("/assessment/dashboard?year=2025").status_code == 403
-    assert len(audits("assessment.statistics", "denied")) == 5
+    assert len(audit_events("assessment.statistics", "denied")) == 5
     anonymous = app.test_client().get("/assessment/dashboard")
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
 
-    body = as_graphql(app, enterprise)(QUERY, {"year": 2025})["data"]["assessmentStatistics"]
+    body = graphql_login(app, enterprise)(QUERY, {"year": 2025})["data"]["assessmentStatistics"]
     assert (body["__typename"], body["code"]) == ("PermissionDeniedError", "PERMISSION_DENIED")
-    assert len(audits("assessment.statistics", "denied")) == 6
+    assert len(audit_events("assessment.statistics", "denied")) == 6
     body = GraphQLClient(app.test_client())(QUERY, {"year": 2025})["data"]["assessmentStatistics"]
     assert body["__typename"] == "NotAuthenticatedError"
 
@@ -182,17 +182,8 @@ QUERY = """query($year: Int, $status: AssessmentStatus) {
       years { year final draft sheets passed failed passRate averageScore } } } }"""
 
 
-def as_graphql(app, user) -> GraphQLClient:
-    """A GraphQL client logged in as `user` (a session cookie, as the web app's own pages)."""
-    client = GraphQLClient(app.test_client())
-    body = client("""mutation($i: LoginInput!) { login(input: $i) { __typename } }""",
-                  {"i": {"identifier": user.email, "password": TEST_PASSWORD}})
-    assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-    return client
-
-
 def test_graphql_gives_the_same_figures(app, sheets, regulator, operator):
-    body = as_graphql(app, regulator)(QUERY, {"year": 2025})["data"]["assessmentStatistics"]
+    body = graphql_login(app, regulator)(QUERY, {"year": 2025})["data"]["assessmentStatistics"]
     assert (body["year"], body["status"], body["passMark"]) == (2025, None, 60)
     overall = body["overall"]
     assert (overall["sheets"], overall["passed"], overall["passRate"], overall["averageScore"]) == (
@@ -206,14 +197,14 @@ def test_graphql_gives_the_same_figures(app, sheets, regulator, operator):
                                   "passed": 2, "averageScore": 75.0}
     assert [(y["year"], y["final"], y["draft"]) for y in body["years"]] == [
         (2024, 1, 0), (2025, 3, 2), (2026, 0, 1)]
-    finals = as_graphql(app, operator)(QUERY, {"year": 2025, "status": "FINAL"})
+    finals = graphql_login(app, operator)(QUERY, {"year": 2025, "status": "FINAL"})
     assert finals["data"]["assessmentStatistics"]["overall"]["sheets"] == 3
-    wrong = as_graphql(app, operator)(QUERY, {"year": 1999})["data"]["assessmentStatistics"]
+    wrong = graphql_login(app, operator)(QUERY, {"year": 1999})["data"]["assessmentStatistics"]
     assert (wrong["__typename"], wrong["field"]) == ("InvalidInputError", "year")
 
 
 def test_the_statement_count_does_not_grow_with_the_sheets(app, sheets, make_user, regulator):
-    client = as_graphql(app, regulator)
+    client = graphql_login(app, regulator)
     browser = web(app, regulator)
 
     def measured() -> tuple[int, int]:

@@ -11,7 +11,7 @@ import pytest
 from assessment_support import clean_lab, fulfil
 from conftest import OPENED
 from openpyxl import load_workbook
-from pages_support import audits, bare_sheet, web
+from pages_support import bare_sheet, web
 from pypdf import PdfReader
 
 from core.assessment import exports, service
@@ -19,6 +19,7 @@ from core.catalogue.testing import listed_institution
 from core.db import db
 from core.identity.models import Role
 from core.plugins import plugins
+from core.testing import audit_events
 
 AFTER_CYCLE_1 = date(2025, 1, 2)
 REASON = "客服人员已于2024年8月离职，平台账号未及时移交，核实期内实际无人值守"
@@ -61,7 +62,7 @@ def test_the_pdf_is_the_annex_2_sheet_of_the_institution(app, sheets, operator, 
     assert text.count("扣10分") == 9 and text.count("扣20分") == 1
     assert "机构得分：70分" in text and "■合格" in text
     assert "运维机构调整" in text and "审核中的草稿" in text
-    assert [a.object_id for a in audits("assessment.export_pdf")] == [str(sheet_b.id)]
+    assert [a.object_id for a in audit_events("assessment.export_pdf")] == [str(sheet_b.id)]
 
     service.finalise(sheet_b, actor=regulator)
     text = _text(browser.get(f"/assessment/sheets/{sheet_b.id}.pdf").data)
@@ -78,8 +79,8 @@ def test_the_pdf_has_the_sheet_pages_permissions(app, sheets, make_user, regulat
     assert admin.get(f"/assessment/sheets/{sheet_b.id}.pdf").status_code == 404  # not its own
     enterprise = web(app, make_user(Role.ENTERPRISE, name="佛山市德力电器采购部"))
     assert enterprise.get(f"/assessment/sheets/{sheet_a.id}.pdf").status_code == 404
-    assert len(audits("assessment.read", "denied")) == 3
-    assert len(audits("assessment.export_pdf")) == 1
+    assert len(audit_events("assessment.read", "denied")) == 3
+    assert len(audit_events("assessment.export_pdf")) == 1
 
 
 # ---------------------------------------------------------------- the workbook
@@ -121,7 +122,7 @@ def test_the_workbook_has_one_row_per_institution_and_every_deductions_evidence(
     assert lines[6][4:7] == (10, "是", None) and "上报成功服务案例0个" in lines[6][8]
     assert lines[7][4:8] == (10, "否", "是", REASON) and "配置客服人员1人" in lines[7][8]
     assert "有效订单0单，年度指标20单" in lines[9][8]
-    export = audits("assessment.export_xlsx")
+    export = audit_events("assessment.export_xlsx")
     assert [(e.actor_id, e.after) for e in export] == [(regulator.id, {"year": 2024, "rows": 2})]
 
 
@@ -145,7 +146,7 @@ def test_only_operators_and_regulators_export_the_workbook(app, sheets, make_use
     assert web(app, a.admin).get("/assessment/export.xlsx?year=2024").status_code == 403
     enterprise = make_user(Role.ENTERPRISE, name="佛山市德力电器采购部")
     assert web(app, enterprise).get("/assessment/export.xlsx?year=2024").status_code == 403
-    assert len(audits("assessment.export_xlsx", "denied")) == 2
+    assert len(audit_events("assessment.export_xlsx", "denied")) == 2
     browser = web(app, operator)
     assert browser.get("/assessment/export.xlsx").status_code == 302  # the year is required
     results, _evidence = _rows(browser.get("/assessment/export.xlsx?year=2023").data)

@@ -14,7 +14,7 @@ from assessment_support import (
     fulfil,
 )
 from conftest import OPENED
-from pages_support import audits, bare_sheet, csrf, web
+from pages_support import bare_sheet, csrf, web
 from sqlalchemy import select
 from tests_support_count import count_statements
 
@@ -24,6 +24,7 @@ from core.catalogue.testing import listed_institution
 from core.db import db
 from core.identity.models import Role
 from core.onboarding.models import RemovalNotice, RemovalReason
+from core.testing import audit_events
 
 AFTER_CYCLE_1 = date(2025, 1, 2)
 REASON = "抽查发现3个上报案例为重复录入，实际不足10个"
@@ -66,7 +67,7 @@ def test_the_institution_sees_its_final_sheet_with_evidence_but_never_a_draft_R_
     assert f"sheet-link-{draft.id}" not in page and "评分表尚未定稿" in page
     assert admin.get(f"/assessment/sheets/{draft.id}").status_code == 404
     assert admin.get(f"/assessment/sheets/{draft.id}.pdf").status_code == 404
-    assert len(audits("assessment.read", "denied")) == 2
+    assert len(audit_events("assessment.read", "denied")) == 2
     # The institution's staff do not reach the operators' list: it sends them to their page.
     assert admin.get("/assessment/sheets").headers["Location"].endswith("/assessment")
 
@@ -90,7 +91,7 @@ def test_another_institution_gets_404_and_the_attempt_is_audited(app, draft, mak
     browser = web(app, other_admin)
     for url in (f"/assessment/sheets/{draft.id}", f"/assessment/sheets/{draft.id}.pdf"):
         assert browser.get(url).status_code == 404
-    denied = audits("assessment.read", "denied")
+    denied = audit_events("assessment.read", "denied")
     assert [(a.object_id, a.actor_id) for a in denied] == [(str(draft.id), other_admin.id)] * 2
     page = browser.get("/assessment").get_data(as_text=True)
     assert draft.institution_id != _other.id and f"sheet-link-{draft.id}" not in page
@@ -128,7 +129,7 @@ def test_an_override_without_a_reason_shows_the_field_error_and_changes_nothing_
     assert 'id="item6-reason-error"' in html and "请填写调整理由（至少5个字）。" in html
     sheet = _reload(draft.id)
     assert sheet.items[5].override_deducted is None and sheet.score == 100
-    assert audits("assessment.override") == []
+    assert audit_events("assessment.override") == []
 
     # Without the CSRF token: refused, nothing written either.
     assert browser.post(f"/assessment/sheets/{draft.id}/items/6/override", data={
@@ -242,7 +243,7 @@ def test_only_the_regulator_finalises_and_a_failed_sheet_shows_its_removal_notic
     assert operator_web.post(f"/assessment/sheets/{sheet.id}/finalise",
                              data={"csrf_token": token, "confirm": "y"}).status_code == 403
     assert _reload(sheet.id).status is SheetStatus.DRAFT
-    assert len(audits("assessment.finalise", "denied")) == 1
+    assert len(audit_events("assessment.finalise", "denied")) == 1
 
     browser = web(app, regulator)
     page = browser.get(f"/assessment/sheets/{sheet.id}").get_data(as_text=True)

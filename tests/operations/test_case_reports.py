@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, select
 
-from core.audit.models import AuditEvent
 from core.case_reports import service
 from core.case_reports.models import CaseReport
 from core.case_reports.queries import reported_cases
@@ -28,11 +27,10 @@ from core.institutions.models import InstitutionStatus, StaffRole
 from core.institutions.service import add_staff, create_institution
 from core.masking import mask_contact, mask_email, mask_organisation, mask_person_name, mask_phone
 from core.orders import service as orders
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, audit_events, graphql_login, problem_fields
 
 SH = ZoneInfo("Asia/Shanghai")
 CLIENT_PHONE = "13812345678"
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 REPORT = """__typename ... on UserError { code message field }
   ... on InvalidInputError { problems { code field } }
   ... on CaseReportSuccess { caseReport { id clientName clientContact item content reply
@@ -89,25 +87,12 @@ class World:
                                    now=now)
 
     def gql(self, user: User) -> GraphQLClient:
-        client = GraphQLClient(self.app.test_client())
-        body = client(LOGIN, {"i": {"identifier": user.email or user.phone,
-                                    "password": TEST_PASSWORD}})
-        assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-        return client
+        return graphql_login(self.app, user)
 
 
 @pytest.fixture
 def world(app: Any, make_user: Any) -> World:
     return World(app, make_user)
-
-
-def audits(action: str, result: str = "success") -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action,
-                                                            AuditEvent.result == result)))
-
-
-def fields_of(exc: InvalidInput) -> dict[str | None, ErrorCode]:
-    return {p.field: p.code for p in exc.problems}
 
 
 # ---------------------------------------------------------------- R-G-05: one masking module
@@ -157,7 +142,7 @@ def test_a_case_is_reported_with_the_fields_of_M_Art_13_and_audited_R_OPS_02(wor
     assert stored.item == "电磁灶出口安全检测咨询" and stored.reply.startswith("需做")
     assert stored.business_followed is True and stored.amount_saved_yuan == Decimal("2600.00")
     assert stored.reported_by_id == world.agent.id and stored.withdrawn_at is None
-    [row] = audits("case_report.report")
+    [row] = audit_events("case_report.report")
     assert row.actor_id == world.agent.id
     assert row.after["client_contact"] == "138****5678"  # no unmasked contact in the audit trail
     # An institution that is not serving on the platform reports nothing.
@@ -165,7 +150,7 @@ def test_a_case_is_reported_with_the_fields_of_M_Art_13_and_audited_R_OPS_02(wor
     db.session.commit()
     with pytest.raises(InvalidInput) as exc:
         service.report_case(world.other, world.data(), actor=world.other_admin)
-    assert fields_of(exc.value) == {"institutionId": ErrorCode.ILLEGAL_TRANSITION}
+    assert problem_fields(exc.value) == {"institutionId": ErrorCode.ILLEGAL_TRANSITION}
 
 
 def test_every_field_is_checked_on_its_own_and_all_problems_are_listed_R_OPS_02(world):
@@ -174,7 +159,7 @@ def test_every_field_is_checked_on_its_own_and_all_problems_are_listed_R_OPS_02(
         service.report_case(world.lab, world.data(
             consultedAt=future, clientName=" ", clientContact="打电话给我", item="", content="",
             reply="  ", amountSaved="-1"), actor=world.admin)
-    assert fields_of(exc.value) == {
+    assert problem_fields(exc.value) == {
         "consultedAt": ErrorCode.INVALID_INPUT, "clientName": ErrorCode.REQUIRED,
         "clientContact": ErrorCode.INVALID_INPUT, "item": ErrorCode.REQUIRED,
         "content": ErrorCode.REQUIRED, "reply": ErrorCode.REQUIRED,
@@ -183,15 +168,15 @@ def test_every_field_is_checked_on_its_own_and_all_problems_are_listed_R_OPS_02(
            "clientName": "x" * 201}
     with pytest.raises(InvalidInput) as exc:
         service.report_case(world.lab, world.data(**bad), actor=world.admin)
-    assert fields_of(exc.value) == {"consultedAt": ErrorCode.INVALID_INPUT,
-                                    "amountSaved": ErrorCode.INVALID_INPUT,
-                                    "clientContact": ErrorCode.REQUIRED,
-                                    "clientName": ErrorCode.INVALID_INPUT}
+    assert problem_fields(exc.value) == {"consultedAt": ErrorCode.INVALID_INPUT,
+                                          "amountSaved": ErrorCode.INVALID_INPUT,
+                                          "clientContact": ErrorCode.REQUIRED,
+                                          "clientName": ErrorCode.INVALID_INPUT}
     # Another institution's consultation is no source.
     foreign = consultations.ask(world.other, subject="压力表检定", body="费用？", actor=world.client)
     with pytest.raises(InvalidInput) as exc:
         world.report(consultationId=foreign.id)
-    assert fields_of(exc.value) == {"consultationId": ErrorCode.INVALID_INPUT}
+    assert problem_fields(exc.value) == {"consultationId": ErrorCode.INVALID_INPUT}
     assert db.session.scalar(select(CaseReport.id)) is None  # nothing half-written
     # Accepted forms: a landline or an email, an amount of zero, a naive time read as Beijing time.
     ok = world.report(clientContact="(0757) 83031234", amountSaved="0",
@@ -220,7 +205,7 @@ def test_prefilled_from_a_consultation_and_reported_once_R_OPS_02(world):
     first = service.report_case(world.lab, {**draft, "amountSaved": "2600"}, actor=world.admin)
     with pytest.raises(InvalidInput) as exc:  # one case counts once (assessment item 6)
         service.report_case(world.lab, draft, actor=world.admin)
-    assert fields_of(exc.value) == {"consultationId": ErrorCode.DUPLICATE}
+    assert problem_fields(exc.value) == {"consultationId": ErrorCode.DUPLICATE}
     service.withdraw(first, reason="客户名称写错，重新上报", actor=world.admin)
     again = service.report_case(world.lab, draft, actor=world.admin)
     assert again.consultation_id == c.id
@@ -242,7 +227,7 @@ def test_prefilled_from_an_order_R_OPS_02(world):
     with pytest.raises(InvalidInput) as exc:
         service.report_case(world.lab, {**draft, "reply": "再报一次", "clientContact": CLIENT_PHONE},
                             actor=world.admin)
-    assert fields_of(exc.value) == {"orderId": ErrorCode.DUPLICATE}
+    assert problem_fields(exc.value) == {"orderId": ErrorCode.DUPLICATE}
 
 
 def test_two_staff_reporting_the_same_consultation_at_once_count_it_once_R_OPS_02(
@@ -284,20 +269,20 @@ def test_a_withdrawn_report_is_kept_with_its_reason_and_no_longer_counted_R_OPS_
         service.withdraw(report, reason="重复", actor=world.agent2)
     with pytest.raises(PermissionDenied):
         service.withdraw(report, reason="重复", actor=world.operator)
-    assert len(audits("case_report.withdraw", "denied")) == 2
+    assert len(audit_events("case_report.withdraw", "denied")) == 2
     with pytest.raises(InvalidInput) as exc:
         service.withdraw(report, reason=" ", actor=world.agent)
-    assert fields_of(exc.value) == {"reason": ErrorCode.REQUIRED}
+    assert problem_fields(exc.value) == {"reason": ErrorCode.REQUIRED}
     service.withdraw(report, reason="与另一条案例重复录入", actor=world.agent)
     with pytest.raises(InvalidInput) as exc:
         service.withdraw(report, reason="再撤一次", actor=world.admin)
-    assert fields_of(exc.value) == {"caseReportId": ErrorCode.ILLEGAL_TRANSITION}
+    assert problem_fields(exc.value) == {"caseReportId": ErrorCode.ILLEGAL_TRANSITION}
     db.session.expire_all()
     kept = db.session.get(CaseReport, report.id)
     assert kept.withdrawn_reason == "与另一条案例重复录入" and kept.withdrawn_at is not None
     assert reported_cases(world.lab.id, *year) == []
     assert service.counted_in_year(world.lab.id, 2026) == 0
-    [row] = audits("case_report.withdraw")
+    [row] = audit_events("case_report.withdraw")
     assert row.before["withdrawn"] is False and row.after["withdrawn"] is True
 
 
@@ -367,8 +352,8 @@ def test_the_client_contact_is_for_the_admin_and_platform_staff_not_agents_R_G_0
                      {"id": str(report.id)}, csrf=False)
         assert one["data"]["caseReport"]["__typename"] == "PermissionDeniedError"
         assert service.client_contact(user, report) == "138****5678"
-    assert len(audits("case_report.list", "denied")) == 3
-    assert len(audits("case_report.read", "denied")) == 3
+    assert len(audit_events("case_report.list", "denied")) == 3
+    assert len(audit_events("case_report.read", "denied")) == 3
     anonymous = gql(PAGE, variables, csrf=False)["data"]["caseReports"]
     assert anonymous == {"__typename": "NotAuthenticatedError", "code": "NOT_AUTHENTICATED"}
     # Without an institution: every institution for platform staff, one's own for staff.
@@ -382,7 +367,7 @@ def test_only_the_institutions_staff_report_its_cases_SECURITY_9(world):
     for user in (world.client, world.operator, world.regulator, world.other_admin):
         with pytest.raises(PermissionDenied):
             service.report_case(world.lab, world.data(), actor=user)
-    assert len(audits("case_report.report", "denied")) == 4
+    assert len(audit_events("case_report.report", "denied")) == 4
     assert db.session.scalar(select(CaseReport.id)) is None
     body = world.gql(world.client)("mutation($i: ReportCaseInput!) { reportCase(input: $i) { "
                                    + REPORT + " } }", {"i": {
@@ -529,8 +514,8 @@ def test_ids_and_pages_that_name_no_row_are_not_found_not_server_errors_SECURITY
     assert draft["data"]["caseReportDraft"]["__typename"] == "NotFoundError"
     with pytest.raises(InvalidInput) as exc:
         world.report(consultationId=huge, orderId=str(2**31))
-    assert fields_of(exc.value) == {"consultationId": ErrorCode.INVALID_INPUT,
-                                    "orderId": ErrorCode.INVALID_INPUT}
+    assert problem_fields(exc.value) == {"consultationId": ErrorCode.INVALID_INPUT,
+                                          "orderId": ErrorCode.INVALID_INPUT}
     web = _web(world, world.admin)
     for url in (f"/case-reports/{huge}", f"/institutions/{huge}/case-reports",
                 f"/institutions/{huge}/case-reports/new",
@@ -546,7 +531,7 @@ def test_an_outsiders_post_is_refused_and_audited_whatever_the_form_holds_SECURI
     token = _csrf(web.get(f"/institutions/{world.other.id}/case-reports/new").get_data(as_text=True))
     over_long = {"client_name": "x" * 201, "csrf_token": token}  # fails the form's own checks
     assert web.post(f"/institutions/{world.lab.id}/case-reports/new", data=over_long).status_code == 404
-    [row] = audits("case_report.report", "denied")
+    [row] = audit_events("case_report.report", "denied")
     assert (row.actor_id, row.object_id) == (world.other_admin.id, str(world.lab.id))
 
 
@@ -582,7 +567,7 @@ def test_two_withdrawals_at_once_withdraw_once_R_OPS_02(world, app, postgres_url
         t.join(30)
     assert sorted(results) == sorted(["ok", ErrorCode.ILLEGAL_TRANSITION])
     db.session.expire_all()
-    assert len(audits("case_report.withdraw")) == 1
+    assert len(audit_events("case_report.withdraw")) == 1
 
 
 def _web_statements(web: Any, url: str) -> tuple[str, int]:

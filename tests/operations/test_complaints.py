@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, func, select
 
-from core.audit.models import AuditEvent
 from core.complaints import service
 from core.complaints.models import Complaint, ComplaintStatus
 from core.complaints.queries import verified_complaints
@@ -29,11 +28,10 @@ from core.notifications.models import OutboxMessage
 from core.onboarding import exit as exits
 from core.onboarding.models import RemovalNotice, RemovalReason
 from core.orders import service as orders
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, audit_events, graphql_login, problem_fields
 
 SH = ZoneInfo("Asia/Shanghai")
 PHONE = "13812345678"
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 ONE = """__typename ... on UserError { code message field }
   ... on InvalidInputError { problems { code field } }
   ... on ComplaintSuccess { complaint { id status serious onBehalf complainantName enterpriseName
@@ -83,11 +81,7 @@ class World:
                               serious=serious, actor=self.operator)
 
     def gql(self, user: User) -> GraphQLClient:
-        client = GraphQLClient(self.app.test_client())
-        body = client(LOGIN, {"i": {"identifier": user.email or user.phone,
-                                    "password": TEST_PASSWORD}})
-        assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-        return client
+        return graphql_login(self.app, user)
 
 
 @pytest.fixture
@@ -95,19 +89,10 @@ def world(app: Any, make_user: Any) -> World:
     return World(app, make_user)
 
 
-def audits(action: str, result: str = "success") -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action,
-                                                            AuditEvent.result == result)))
-
-
 def outbox(template: str) -> list[tuple[int | None, str]]:
     return list(db.session.execute(select(OutboxMessage.recipient_user_id, OutboxMessage.channel)
                                    .where(OutboxMessage.template == template)
                                    .order_by(OutboxMessage.id)).all())
-
-
-def fields_of(exc: InvalidInput) -> dict[str | None, ErrorCode]:
-    return {p.field: p.code for p in exc.problems}
 
 
 # ---------------------------------------------------------------- filing
@@ -119,23 +104,23 @@ def test_an_enterprise_files_about_its_own_order_and_the_admins_are_told_R_G_04(
     assert (complaint.status, complaint.order_id, complaint.on_behalf) == (
         ComplaintStatus.FILED, order.id, False)
     assert {r for r, _c in outbox("complaint_filed")} == {world.admin.id}  # admins, not agents
-    assert audits("complaint.file")[0].actor_id == world.customer.id
+    assert audit_events("complaint.file")[0].actor_id == world.customer.id
     # Someone else's order, or a consultation with another institution, is no subject.
     theirs = orders.place(world.lab, title="另一企业的订单", actor=world.outsider)
     elsewhere = consultations.ask(world.other, subject="压力表", body="费用？", actor=world.customer)
     with pytest.raises(InvalidInput) as exc:
         world.file(order_id=theirs.id, consultation_id=elsewhere.id)
-    assert fields_of(exc.value) == {"orderId": ErrorCode.INVALID_INPUT,
-                                    "consultationId": ErrorCode.INVALID_INPUT}
+    assert problem_fields(exc.value) == {"orderId": ErrorCode.INVALID_INPUT,
+                                          "consultationId": ErrorCode.INVALID_INPUT}
     with pytest.raises(InvalidInput) as exc:
         service.file(world.lab, subject=" ", body="", actor=world.customer)
-    assert fields_of(exc.value) == {"subject": ErrorCode.REQUIRED, "body": ErrorCode.REQUIRED}
+    assert problem_fields(exc.value) == {"subject": ErrorCode.REQUIRED, "body": ErrorCode.REQUIRED}
     assert db.session.scalar(select(func.count(Complaint.id))) == 1
     # Only enterprises (and operators for them) complain; only about a live institution.
     for user in (world.admin, world.agent, world.regulator):
         with pytest.raises(PermissionDenied):
             world.file(user)
-    assert len(audits("complaint.file", "denied")) == 3
+    assert len(audit_events("complaint.file", "denied")) == 3
     world.other.status = InstitutionStatus.EXITED
     db.session.commit()
     with pytest.raises(NotFound):
@@ -156,14 +141,14 @@ def test_an_operator_files_for_an_enterprise_and_may_withdraw_it_R_G_08(world):
         world.file(world.operator, enterprise_user=world.agent)
     service.withdraw(complaint, actor=world.operator)
     assert complaint.status is ComplaintStatus.WITHDRAWN and complaint.withdrawn_at is not None
-    assert audits("complaint.withdraw")[0].actor_id == world.operator.id
+    assert audit_events("complaint.withdraw")[0].actor_id == world.operator.id
 
 
 def test_a_double_submit_files_one_complaint_R_G_04(world):
     first = world.file()
     with pytest.raises(InvalidInput) as exc:
         world.file()
-    assert fields_of(exc.value) == {"subject": ErrorCode.DUPLICATE}
+    assert problem_fields(exc.value) == {"subject": ErrorCode.DUPLICATE}
     assert f"#{first.id}" in exc.value.problems[0].message
     assert db.session.scalar(select(func.count(Complaint.id))) == 1
     # Once the first is decided (or about something else) the same words may be filed again.
@@ -205,14 +190,14 @@ def test_verification_is_once_by_an_operator_with_notes_and_both_sides_told_R_G_
     for user in (world.regulator, world.admin, world.customer):
         with pytest.raises(PermissionDenied):
             service.verify(complaint, outcome="verified", notes="查实", actor=user)
-    assert len(audits("complaint.verify", "denied")) == 3
+    assert len(audit_events("complaint.verify", "denied")) == 3
     with pytest.raises(InvalidInput) as exc:
         service.verify(complaint, outcome="maybe", notes=" ", serious=False, actor=world.operator)
-    assert fields_of(exc.value) == {"outcome": ErrorCode.INVALID_INPUT, "notes": ErrorCode.REQUIRED}
+    assert problem_fields(exc.value) == {"outcome": ErrorCode.INVALID_INPUT, "notes": ErrorCode.REQUIRED}
     with pytest.raises(InvalidInput) as exc:  # serious only when verified (R-OPS-06)
         service.verify(complaint, outcome="unfounded", notes="不属实", serious=True,
                        actor=world.operator)
-    assert fields_of(exc.value) == {"serious": ErrorCode.INVALID_INPUT}
+    assert problem_fields(exc.value) == {"serious": ErrorCode.INVALID_INPUT}
     db.session.refresh(complaint)
     assert complaint.status is ComplaintStatus.FILED and complaint.verified_at is None
     world.verify(complaint, serious=True)
@@ -221,13 +206,13 @@ def test_verification_is_once_by_an_operator_with_notes_and_both_sides_told_R_G_
     assert {r for r, _c in outbox("complaint_decided")} == {world.admin.id, world.customer.id}
     with pytest.raises(InvalidInput) as exc:  # not twice
         world.verify(complaint, outcome="unfounded")
-    assert fields_of(exc.value) == {"complaintId": ErrorCode.ILLEGAL_TRANSITION}
+    assert problem_fields(exc.value) == {"complaintId": ErrorCode.ILLEGAL_TRANSITION}
     with pytest.raises(InvalidInput):  # no withdrawing after the verification
         service.withdraw(complaint, actor=world.customer)
     db.session.expire_all()
     kept = db.session.get(Complaint, complaint.id)
     assert kept.status is ComplaintStatus.VERIFIED and kept.withdrawn_at is None
-    assert len(audits("complaint.verify")) == 1 and audits("complaint.withdraw") == []
+    assert len(audit_events("complaint.verify")) == 1 and audit_events("complaint.withdraw") == []
 
 
 def test_a_withdrawn_complaint_cannot_be_verified_and_only_the_complainant_withdraws_R_G_04(world):
@@ -259,7 +244,7 @@ def test_a_failed_notification_leaves_the_complaint_as_it_was_R_G_04(world, monk
     db.session.expire_all()
     kept = db.session.get(Complaint, complaint.id)
     assert kept.status is ComplaintStatus.FILED and kept.verified_by_id is None
-    assert audits("complaint.verify") == [] and outbox("complaint_decided") == []
+    assert audit_events("complaint.verify") == [] and outbox("complaint_decided") == []
 
 
 def test_two_operators_verifying_at_once_decide_once_R_G_04(world, app, make_user, postgres_url):
@@ -289,7 +274,7 @@ def test_two_operators_verifying_at_once_decide_once_R_G_04(world, app, make_use
     assert len(results) == 2 and ErrorCode.ILLEGAL_TRANSITION in results
     db.session.expire_all()
     decided = db.session.get(Complaint, complaint.id)
-    assert decided.status.value in results and len(audits("complaint.verify")) == 1
+    assert decided.status.value in results and len(audit_events("complaint.verify")) == 1
     assert len([r for r, c in outbox("complaint_decided") if c == "sms"]) == 2  # admin + enterprise
 
 
@@ -340,7 +325,7 @@ def test_each_role_sees_its_complaints_and_the_institution_a_masked_contact_R_G_
         body = world.gql(user)("query($id: ID!) { complaint(id: $id) { " + ONE + " } }",
                                {"id": str(mine.id)}, csrf=False)
         assert body["data"]["complaint"]["code"] == "PERMISSION_DENIED"
-    assert len(audits("complaint.read", "denied")) == 4
+    assert len(audit_events("complaint.read", "denied")) == 4
     staff_view = world.gql(world.agent)("query($id: ID!) { complaint(id: $id) { " + ONE + " } }",
                                         {"id": str(mine.id)}, csrf=False)["data"]["complaint"]
     assert staff_view["complaint"]["complainantContact"] == "138****5678"
@@ -360,7 +345,7 @@ def test_the_operator_queue_lists_waiting_complaints_oldest_first_R_G_04(world, 
     for user in (world.customer, world.admin):
         with pytest.raises(PermissionDenied):
             service.queue(user)
-    assert len(audits("complaint.queue", "denied")) == 2
+    assert len(audit_events("complaint.queue", "denied")) == 2
     anonymous = gql(PAGE, {"s": None, "i": None, "f": 5, "o": 0}, csrf=False)
     assert anonymous["data"]["complaints"]["code"] == "NOT_AUTHENTICATED"
 
@@ -458,16 +443,16 @@ def test_only_a_regulator_issues_removal_for_a_verified_serious_complaint_R_OPS_
     plain = world.verify(world.file())
     with pytest.raises(InvalidInput) as exc:
         service.issue_removal(plain, details="投诉查实", actor=world.regulator)
-    assert fields_of(exc.value) == {"complaintId": ErrorCode.ILLEGAL_TRANSITION}
+    assert problem_fields(exc.value) == {"complaintId": ErrorCode.ILLEGAL_TRANSITION}
     serious = world.verify(world.file(), serious=True)
     for user in (world.operator, world.admin, world.customer):
         with pytest.raises(PermissionDenied):
             service.issue_removal(serious, details="严重投诉查实", actor=user)
-    assert len(audits("complaint.removal_notice", "denied")) == 3
+    assert len(audit_events("complaint.removal_notice", "denied")) == 3
     assert db.session.scalar(select(func.count(RemovalNotice.id))) == 0
     with pytest.raises(InvalidInput) as exc:  # the grounds are required
         service.issue_removal(serious, details=" ", actor=world.regulator)
-    assert fields_of(exc.value) == {"details": ErrorCode.REQUIRED}
+    assert problem_fields(exc.value) == {"details": ErrorCode.REQUIRED}
     removal = ("mutation($i: IssueRemovalForComplaintInput!) { issueRemovalForComplaint(input: $i) { "
                + ONE + " } }")
     body = world.gql(world.regulator)(removal, {"i": {
@@ -477,7 +462,7 @@ def test_only_a_regulator_issues_removal_for_a_verified_serious_complaint_R_OPS_
     assert got["removalNoticeId"] == str(notice.id)
     assert notice.reason is RemovalReason.SERIOUS_COMPLAINT
     assert {r for r, _c in outbox("removal_notice")} == {world.admin.id}
-    assert audits("complaint.removal_notice")[0].actor_id == world.regulator.id
+    assert audit_events("complaint.removal_notice")[0].actor_id == world.regulator.id
     again = world.gql(world.regulator)(removal, {"i": {"complaintId": str(serious.id),
                                                        "details": "再发一次"}})
     assert again["data"]["issueRemovalForComplaint"]["code"] == "DUPLICATE"
@@ -513,7 +498,7 @@ def test_a_removal_that_fails_half_way_leaves_no_notice_R_OPS_06(world, monkeypa
         service.issue_removal(serious, details="出具虚假检测数据", actor=world.regulator)
     db.session.rollback()
     assert db.session.scalar(select(func.count(RemovalNotice.id))) == 0
-    assert outbox("removal_notice") == [] and audits("institution.removal_notice") == []
+    assert outbox("removal_notice") == [] and audit_events("institution.removal_notice") == []
     assert db.session.get(Complaint, serious.id).removal_notice_id is None
     assert db.session.get(type(world.lab), world.lab.id).is_public  # the homepage stays open
     monkeypatch.setattr(service, "record_audit", real)
@@ -561,7 +546,7 @@ def test_removal_grounds_over_the_limit_are_refused_not_cut_R_OPS_06(world):
     serious = world.verify(world.file(), serious=True)
     with pytest.raises(InvalidInput) as exc:
         service.issue_removal(serious, details="严" * 5001, actor=world.regulator)
-    assert fields_of(exc.value) == {"details": ErrorCode.INVALID_INPUT}
+    assert problem_fields(exc.value) == {"details": ErrorCode.INVALID_INPUT}
     assert db.session.scalar(select(func.count(RemovalNotice.id))) == 0
 
 
@@ -574,8 +559,8 @@ def test_ids_and_pages_that_name_no_row_are_not_found_not_server_errors_SECURITY
         assert body["data"]["complaint"]["code"] == "NOT_FOUND"
     with pytest.raises(InvalidInput) as exc:
         world.file(order_id=2**31, consultation_id=2**40)
-    assert fields_of(exc.value) == {"orderId": ErrorCode.INVALID_INPUT,
-                                    "consultationId": ErrorCode.INVALID_INPUT}
+    assert problem_fields(exc.value) == {"orderId": ErrorCode.INVALID_INPUT,
+                                          "consultationId": ErrorCode.INVALID_INPUT}
     web = _web(world, world.customer)
     for url in (f"/complaints/{huge}", f"/institutions/{huge}/complaints/new"):
         assert web.get(url).status_code == 404, url

@@ -28,13 +28,12 @@ from core.institutions.service import add_staff, create_institution
 from core.notifications.models import OutboxMessage
 from core.onboarding import exit as exits
 from core.onboarding import workflow
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, graphql_login
 
 SH = ZoneInfo("Asia/Shanghai")
 MIN = 60
 ASKER_PHONE = "13812345678"
 AGENT_PHONE = "13922000100"  # the factory's first agent
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 FIELDS = """__typename ... on UserError { code message }
   ... on ConsultationList { consultations { id subject askerPhone onBehalf slaSeconds } }"""
 
@@ -74,11 +73,7 @@ class World:
         return c
 
     def gql(self, user: User) -> GraphQLClient:
-        client = GraphQLClient(self.app.test_client())
-        body = client(LOGIN, {"i": {"identifier": user.email or user.phone,
-                                    "password": TEST_PASSWORD}})
-        assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-        return client
+        return graphql_login(self.app, user)
 
 
 @pytest.fixture
@@ -275,3 +270,32 @@ def test_an_enterprise_asks_on_the_web_and_the_agent_answers_in_the_thread_R_OPS
     # An institution's staff cannot ask; another enterprise cannot open the thread.
     assert agent.get(f"/institutions/{world.institution.id}/consult").status_code == 403
     assert _web(world, world.other_enterprise).get(f"/consultations/{c.id}").status_code == 404
+
+
+def test_the_asker_closes_a_consultation_on_the_web_others_cannot_R_ONB_06(world):
+    """Closing from the thread page: another enterprise gets 404 and an audit row and changes
+    nothing; the institution may not close before answering (the rule's message is flashed);
+    the asker closes it, which ends it as an open matter (R-ONB-06)."""
+    c = world.ask(datetime(2026, 11, 23, 9, 0, tzinfo=SH))
+    stranger = _web(world, world.other_enterprise)
+    own_form = stranger.get(f"/institutions/{world.institution.id}/consult").get_data(as_text=True)
+    assert stranger.post(f"/consultations/{c.id}/close",
+                         data={"csrf_token": _csrf(own_form)}).status_code == 404
+    assert denied("consultation.read") or denied("consultation.close")
+    agent = _web(world, world.agent)
+    agent_page = agent.get(f"/consultations/{c.id}").get_data(as_text=True)
+    refused = agent.post(f"/consultations/{c.id}/close", data={"csrf_token": _csrf(agent_page)},
+                         follow_redirects=True)
+    assert "请先回复该咨询，再关闭。" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Consultation, c.id).status is ConsultationStatus.OPEN
+
+    asker = _web(world, world.asker)
+    page = asker.get(f"/consultations/{c.id}").get_data(as_text=True)
+    assert asker.post(f"/consultations/{c.id}/close", data={}).status_code in (302, 400)  # no token
+    db.session.expire_all()
+    assert db.session.get(Consultation, c.id).status is ConsultationStatus.OPEN
+    assert asker.post(f"/consultations/{c.id}/close",
+                      data={"csrf_token": _csrf(page)}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Consultation, c.id).status is ConsultationStatus.CLOSED

@@ -29,9 +29,8 @@ from core.institutions.service import add_staff
 from core.notifications.models import OutboxMessage
 from core.orders.models import Order, OrderSource
 from core.tasks import jobs
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, graphql_login
 
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 CUSTOMER_PHONE = "13631000001"
 MASKED_PHONE = "136****0001"
 MASKED_NAME = "某企业"  # who has the need, before its pick (R-G-05: a need can be a trade secret)
@@ -95,11 +94,7 @@ class World:
         return service.post(actor=actor or self.customer, **values)
 
     def gql(self, user: User) -> GraphQLClient:
-        client = GraphQLClient(self.app.test_client())
-        body = client(LOGIN, {"i": {"identifier": user.email or user.phone,
-                                    "password": TEST_PASSWORD}})
-        assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-        return client
+        return graphql_login(self.app, user)
 
 
 @pytest.fixture

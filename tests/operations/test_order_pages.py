@@ -29,7 +29,7 @@ from core.institutions.models import StaffRole
 from core.institutions.service import add_staff
 from core.orders import service
 from core.orders.models import Order, OrderAttachment, OrderEvent, OrderSource, OrderStatus
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, audit_events
 
 CUSTOMER_PHONE = "13631000088"
 MASKED = "136****0088"
@@ -83,9 +83,8 @@ def fresh(order: Order) -> Order:
 
 
 def audits(action: str, result: str = "success") -> list[AuditEvent]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action,
-                                                            AuditEvent.result == result)))
+    db.session.expire_all()  # the web requests wrote in their own sessions
+    return audit_events(action, result)
 
 
 def step(client: FlaskClient, order: Order, action: str, reason: str = "") -> Any:

@@ -30,11 +30,10 @@ from core.onboarding import exit as exits
 from core.onboarding import workflow
 from core.orders import service
 from core.orders.models import Order, OrderStatus
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import GraphQLClient, graphql_login
 
 SH = ZoneInfo("Asia/Shanghai")
 AGENT_PHONE = "13922000100"  # the factory's first agent
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 ORDER = """__typename ... on UserError { code message }
   ... on OrderSuccess { order { id status amount onBehalf customerName
       timeline { action fromStatus toStatus actorName reason } } }"""
@@ -74,11 +73,7 @@ class World:
         return service.advance(order, "complete", actor=customer or self.customer, now=at)
 
     def gql(self, user: User) -> GraphQLClient:
-        client = GraphQLClient(self.app.test_client())
-        body = client(LOGIN, {"i": {"identifier": user.email or user.phone,
-                                    "password": TEST_PASSWORD}})
-        assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-        return client
+        return graphql_login(self.app, user)
 
 
 @pytest.fixture

@@ -38,12 +38,11 @@ from core.reviews import service
 from core.reviews.models import FollowUp, FollowUpStatus, Review
 from core.reviews.queries import NO_RATING, ratings, unsatisfied_follow_ups
 from core.tasks import get_job, run_job
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, graphql_login
 
 SH = ZoneInfo("Asia/Shanghai")
 AGENT_PHONE = "13922000100"  # the factory's first agent
 ENTERPRISE = "佛山市顺德区美达电器有限公司"
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 FOLLOW_UP = """__typename ... on UserError { code field message }
   ... on FollowUpSuccess { followUp { id status response verdictComment stars orderTitle } }"""
 
@@ -95,12 +94,9 @@ class World:
         return review.follow_up
 
     def gql(self, user: User | None = None) -> GraphQLClient:
-        client = GraphQLClient(self.app.test_client())
-        if user is not None:
-            body = client(LOGIN, {"i": {"identifier": user.email or user.phone,
-                                        "password": TEST_PASSWORD}})
-            assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-        return client
+        if user is None:
+            return GraphQLClient(self.app.test_client())
+        return graphql_login(self.app, user)
 
 
 @pytest.fixture

@@ -34,14 +34,13 @@ from core.onboarding import agents, profile, workflow
 from core.orders.models import Order, OrderStatus
 from core.reviews.models import FollowUp, FollowUpStatus, Review
 from core.tasks import get_job
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import GraphQLClient, audit_events, graphql_login
 from core.visibility import deadline, spot_checks
 from core.visibility.models import SpotCheck, SpotCheckResult
 from core.visibility.service import add_months, apply_rules, grace_end, last_due_live_date
 from core.workcalendar.service import set_override
 
 SH = ZoneInfo("Asia/Shanghai")
-LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 TESTING_ITEM = next(i for i in DEMO_ITEMS if i["categoryCode"] == "testing")
 TESTING_FIELDS = TESTING_ITEM["fields"]
 COMPLETE_PROFILE = {
@@ -67,18 +66,6 @@ def inbox(template: str, user: User | None = None) -> list[OutboxMessage]:
     if user is not None:
         query = query.where(OutboxMessage.recipient_user_id == user.id)
     return list(db.session.scalars(query.order_by(OutboxMessage.id)))
-
-
-def audits(action: str, result: str = "success") -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(
-        AuditEvent.action == action, AuditEvent.result == result).order_by(AuditEvent.id)))
-
-
-def logged_in(app: Any, user: User) -> GraphQLClient:
-    client = GraphQLClient(app.test_client())
-    body = client(LOGIN, {"i": {"identifier": user.email or user.phone, "password": TEST_PASSWORD}})
-    assert body["data"]["login"]["__typename"] == "LoginSuccess", body
-    return client
 
 
 def complete(institution: Institution, admin: User) -> None:
@@ -124,7 +111,7 @@ def test_hidden_from_one_month_after_going_live_not_a_day_before_R_OPS_05(app, m
     assert db.session.scalar(select(OutboxMessage.id).where(
         OutboxMessage.template == "homepage_hidden", OutboxMessage.channel == "sms",
         OutboxMessage.recipient_user_id == admin.id)) is not None
-    [hide, _other] = audits("institution.homepage_hide")
+    [hide, _other] = audit_events("institution.homepage_hide")
     assert hide.actor_id is None and hide.object_id == str(jan31.id)  # the platform did it
     assert hide.after["homepage_hidden_reason"] == "no_item_no_agent"
     assert hide.after["rule"] == "R-OPS-05"
@@ -360,7 +347,7 @@ def test_the_list_reads_a_fixed_number_of_statements_at_any_page_size_R_OPS_04(a
             spot_checks.record_spot_check(institution, result="ok", findings="未发现问题。",
                                           actor=operator)
     db.session.commit()
-    client = logged_in(app, operator)
+    client = graphql_login(app, operator)
     small, five = _count_statements(client, 5)
     large, fifty = _count_statements(client, 50)
     assert len(small["data"]["spotCheckList"]["rows"]) == 5
@@ -381,7 +368,7 @@ def test_only_operators_record_spot_checks_and_refusals_are_audited_R_OPS_04(sig
     for user in (enterprise, signals.troubled_admin, signals.regulator):
         with pytest.raises(PermissionDenied):
             spot_checks.record_spot_check(signals.troubled, result="ok", findings="x", actor=user)
-    assert [a.actor_id for a in audits("spot_check.record", "denied")] == [
+    assert [a.actor_id for a in audit_events("spot_check.record", "denied")] == [
         enterprise.id, signals.troubled_admin.id, signals.regulator.id]
     with pytest.raises(InvalidInput) as refused:
         spot_checks.record_spot_check(signals.troubled, result="maybe", findings="  ",
@@ -399,7 +386,7 @@ def test_only_operators_record_spot_checks_and_refusals_are_audited_R_OPS_04(sig
         findings="发现该机构出具的检测报告加盖的CMA标志超出资质认定范围，涉嫌违法。")
     assert [m.recipient_user_id for m in inbox("spot_check_referred")] == [signals.regulator.id]
     assert "涉嫌违法" in inbox("spot_check_referred")[0].body
-    assert [(a.object_id, a.after["result"]) for a in audits("spot_check.record")][-2:] == [
+    assert [(a.object_id, a.after["result"]) for a in audit_events("spot_check.record")][-2:] == [
         (str(signals.troubled.id), "rectify"), (str(signals.troubled.id), "referred")]
     # The history: the institution sees its checks but not a referral's findings.
     own = spot_checks.spot_checks_of(signals.troubled, signals.troubled_admin)
@@ -412,7 +399,7 @@ def test_only_operators_record_spot_checks_and_refusals_are_audited_R_OPS_04(sig
         InstitutionStaff.institution_id == signals.clean.id, InstitutionStaff.role == StaffRole.ADMIN)))
     with pytest.raises(PermissionDenied):
         spot_checks.spot_checks_of(signals.troubled, other_admin)
-    assert len(audits("spot_check.history", "denied")) == 2
+    assert len(audit_events("spot_check.history", "denied")) == 2
 
 
 def test_spot_checks_over_graphql_and_the_web_R_OPS_04(app, signals):
@@ -420,10 +407,10 @@ def test_spot_checks_over_graphql_and_the_web_R_OPS_04(app, signals):
     record = """mutation($i: RecordSpotCheckInput!) { recordSpotCheck(input: $i) { __typename
         ... on UserError { code field } ... on RecordSpotCheckSuccess { spotCheck { result findings
         operatorName } } } }"""
-    admin = logged_in(app, signals.troubled_admin)
+    admin = graphql_login(app, signals.troubled_admin)
     refused = admin(record, {"i": {"institutionId": troubled_id, "result": "OK", "findings": "好"}})
     assert refused["data"]["recordSpotCheck"]["code"] == "PERMISSION_DENIED"
-    operator = logged_in(app, signals.operator)
+    operator = graphql_login(app, signals.operator)
     missing = operator(record, {"i": {"institutionId": troubled_id, "result": "OK", "findings": " "}})
     assert missing["data"]["recordSpotCheck"] == {"__typename": "InvalidInputError",
                                                   "code": "REQUIRED", "field": "findings"}
@@ -434,7 +421,7 @@ def test_spot_checks_over_graphql_and_the_web_R_OPS_04(app, signals):
         ... on UserError { code } ... on SpotCheckHistory { checks { result findings } } } }"""
     assert admin(history, {"id": troubled_id}, csrf=False)["data"]["spotChecks"]["checks"] == [
         {"result": "REFERRED", "findings": None}]
-    regulator = logged_in(app, signals.regulator)
+    regulator = graphql_login(app, signals.regulator)
     assert regulator(history, {"id": troubled_id}, csrf=False)["data"]["spotChecks"]["checks"][0][
         "findings"] == "涉嫌超范围出具检测报告。"
     listing = """{ spotCheckList(first: 2, sort: LAST_CHECK) { __typename ... on UserError { code }
@@ -453,7 +440,7 @@ def test_spot_checks_over_graphql_and_the_web_R_OPS_04(app, signals):
     assert seen["homepageVisibility"] == {"__typename": "HomepageVisibility", "homepageHidden": True,
                                           "homepageHiddenReason": "no_item_no_agent"}
     assert seen["profileDeadline"]["deadline"] == "2026-01-12" and seen["profileDeadline"]["overdue"]
-    customer = logged_in(app, signals.customer)
+    customer = graphql_login(app, signals.customer)
     shut = customer(visibility, hidden_id, csrf=False)["data"]
     assert shut["homepageVisibility"]["code"] == shut["profileDeadline"]["code"] == "PERMISSION_DENIED"
 
@@ -466,7 +453,7 @@ def test_spot_checks_over_graphql_and_the_web_R_OPS_04(app, signals):
     assert admin.client.get("/operations/spot-checks").status_code == 403
     assert admin.client.get(f"/operations/spot-checks/{troubled_id}/new").status_code == 403
     assert customer.client.get(f"/institutions/{troubled_id}/spot-checks").status_code == 404
-    assert len(audits("spot_check.access_denied", "denied")) >= 1
+    assert len(audit_events("spot_check.access_denied", "denied")) >= 1
     form = web.get(f"/operations/spot-checks/{troubled_id}/new").get_data(as_text=True)
     token = form.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
     posted = web.post(f"/operations/spot-checks/{troubled_id}/new",
@@ -489,14 +476,14 @@ def test_a_random_sample_is_reproducible_from_its_recorded_seed_R_OPS_04(signals
     assert first.institution_ids == again.institution_ids and len(set(first.institution_ids)) == 4
     assert first.population_size == 10
     fresh = spot_checks.draw_sample(signals.operator)  # SPOT_CHECK_SAMPLE_SIZE = 5
-    recorded = audits("spot_check.sample")[-1]
+    recorded = audit_events("spot_check.sample")[-1]
     assert recorded.after["seed"] == fresh.seed and recorded.after["drawn"] == fresh.institution_ids
     assert len(fresh.institution_ids) == 5
     assert spot_checks.draw(recorded.after["population"], 5, recorded.after["seed"]) == (
         fresh.institution_ids)
     with pytest.raises(PermissionDenied):
         spot_checks.draw_sample(signals.regulator)
-    assert audits("spot_check.sample", "denied")[-1].actor_id == signals.regulator.id
+    assert audit_events("spot_check.sample", "denied")[-1].actor_id == signals.regulator.id
     with pytest.raises(InvalidInput):
         spot_checks.draw_sample(signals.operator, size=0)
 
@@ -537,7 +524,7 @@ def test_a_removed_or_exited_institution_is_never_touched_R_OPS_05(app, make_use
         db.session.expire_all()
         assert institution.homepage_hidden_reason == "no_item" and institution.homepage_hidden_at
         assert inbox("homepage_restored", admin) == []
-    assert audits("institution.homepage_restore") == []
+    assert audit_events("institution.homepage_restore") == []
 
 
 def test_an_institution_live_without_a_go_live_time_is_left_alone_R_OPS_05_R_OPS_01(app, make_user):
@@ -561,15 +548,15 @@ def test_a_rule_applied_inside_a_request_is_the_platform_s_act_R_OPS_05(app, mak
     applied R-OPS-05), and records whose act triggered it."""
     institution, admin = _past_grace_without_item(make_user, "佛山市南海区触发检测站")
     item = add_item(institution, "家用电器安全检测", fields=TESTING_FIELDS)
-    web = logged_in(app, admin).client
+    web = graphql_login(app, admin).client
     url = f"/institutions/{institution.id}/items/{item.id}"
     for action in ("withdraw", "publish"):
         page = web.get(url).get_data(as_text=True)
         token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
         assert web.post(url, data={"csrf_token": token, "action": action}).status_code == 302
-    [withdrawn] = audits("service_item.withdraw")
+    [withdrawn] = audit_events("service_item.withdraw")
     assert withdrawn.actor_id == admin.id  # the user's own act stays theirs
-    rows = audits("institution.homepage_hide") + audits("institution.homepage_restore")
+    rows = audit_events("institution.homepage_hide") + audit_events("institution.homepage_restore")
     assert [(a.action, a.actor_id, a.actor_roles) for a in rows] == [
         ("institution.homepage_hide", None, ""), ("institution.homepage_restore", None, "")]
     assert {(a.after["trigger"], a.after["triggered_by"]) for a in rows} == {
@@ -624,7 +611,7 @@ def test_the_job_decides_on_what_was_committed_before_it_got_the_lock_R_OPS_05(
     assert found == [[]], found
     db.session.expire_all()
     assert db.session.get(Institution, institution_id).is_public
-    assert audits("institution.homepage_hide") == []
+    assert audit_events("institution.homepage_hide") == []
 
 
 def test_a_drawn_sample_can_be_repeated_from_its_audit_row_alone_R_OPS_04(app, make_user):
@@ -640,7 +627,7 @@ def test_a_drawn_sample_can_be_repeated_from_its_audit_row_alone_R_OPS_04(app, m
          "status": InstitutionStatus.LIVE, "went_live_at": utcnow()} for n in range(1100)])
     db.session.commit()
     sample = spot_checks.draw_sample(make_user(Role.OPERATOR), size=20)
-    recorded = audits("spot_check.sample")[-1]
+    recorded = audit_events("spot_check.sample")[-1]
     assert len(recorded.after["population"]) == sample.population_size == 1100
     assert spot_checks.draw(recorded.after["population"], 20, recorded.after["seed"]) == (
         sample.institution_ids)
@@ -675,7 +662,7 @@ def test_two_runs_at_once_hide_once_and_tell_once_R_OPS_05(app, make_user, postg
     for t in threads:
         t.join(30)
     assert errors == []
-    assert len(audits("institution.homepage_hide")) == 1
+    assert len(audit_events("institution.homepage_hide")) == 1
     assert len(inbox("homepage_hidden", admin)) == 1
 
 
@@ -779,7 +766,7 @@ def test_who_may_read_and_do_what_over_graphql_SECURITY_9_R_OPS_04(app, make_use
     }
     refusals = 0
     for role, user in users.items():
-        client = logged_in(app, user)
+        client = graphql_login(app, user)
         for name, (query, variables) in operations.items():
             data = client(query, variables)["data"]
             typename = next(iter(data.values()))["__typename"]
@@ -795,12 +782,12 @@ def test_who_may_read_and_do_what_over_graphql_SECURITY_9_R_OPS_04(app, make_use
 
 def test_the_spot_check_forms_need_their_csrf_token_SECURITY_12_R_OPS_04(app, make_user):
     institution, _admin = listed_institution(make_user, "佛山市南海区令牌检测站")
-    web = logged_in(app, make_user(Role.OPERATOR)).client
+    web = graphql_login(app, make_user(Role.OPERATOR)).client
     posted = web.post(f"/operations/spot-checks/{institution.id}/new",
                       data={"result": "ok", "findings": "资料齐全。"})
     assert posted.status_code == 400 and db.session.scalars(select(SpotCheck)).all() == []
     assert web.post("/operations/spot-checks/sample", data={"size": 1}).status_code == 400
-    assert audits("spot_check.sample") == [] and audits("spot_check.record") == []
+    assert audit_events("spot_check.sample") == [] and audit_events("spot_check.record") == []
 
 
 # ---------------------------------------------------------------- R-OPS-06: removal closes the homepage
@@ -815,14 +802,14 @@ def test_a_removal_notice_closes_the_homepage_at_once_whatever_the_items_R_OPS_0
 
     lab, admin = listed_institution(make_user, "佛山市高明区清退检测站")
     add_item(lab, "建筑材料放射性检测")
-    hides_before = audits("institution.homepage_hide")
+    hides_before = audit_events("institution.homepage_hide")
     regulator = make_user(Role.REGULATOR, name="佛山市市场监督管理局 王科长")
     issue_removal_notice(lab, reason=RemovalReason.SERIOUS_COMPLAINT, details="经查实的严重投诉",
                          actor=regulator, legacy_days=30, on=date(2026, 11, 21))
     db.session.refresh(lab)
     assert lab.homepage_hidden_at is not None and not lab.is_public
     assert lab.homepage_hidden_reason == "removal_notice"
-    (hide,) = audits("institution.homepage_hide")[len(hides_before):]
+    (hide,) = audit_events("institution.homepage_hide")[len(hides_before):]
     assert hide.after["rule"] == "R-OPS-06" and hide.actor_id is None
     assert inbox("homepage_hidden", admin) == [] and len(inbox("removal_notice", admin)) == 1
 
