@@ -96,8 +96,18 @@ def may_respond(user: User | None, follow_up: FollowUp) -> bool:
 
 
 def may_judge(user: User | None, follow_up: FollowUp) -> bool:
+    """The enterprise side of the order — or any operator recording the verdict the client gave
+    by phone or at a window (R-G-08, R-OPS-04), so a client who never logs in again does not keep
+    the follow-up, and the institution's exit, open for ever."""
     order = db.session.get(Order, follow_up.review.order_id)
-    return order is not None and may_review(user, order)
+    return order is not None and (may_review(user, order) or (
+        is_operator(user) and staff_role(user, follow_up.institution_id) is None))
+
+
+def records_for_client(user: User | None, follow_up: FollowUp) -> bool:
+    """Whether `user` judges as an operator recording the client's verdict, not as the client."""
+    order = db.session.get(Order, follow_up.review.order_id)
+    return order is not None and not may_review(user, order) and may_judge(user, follow_up)
 
 
 def get_follow_up(follow_up_id: int | str, viewer: User | None) -> FollowUp:
@@ -301,8 +311,12 @@ def judge_follow_up(follow_up: FollowUp, satisfied: bool, comment: Any, actor: U
     if not isinstance(satisfied, bool):
         raise InvalidInput([Problem(ErrorCode.INVALID_INPUT, _("Say whether you are satisfied."),
                                     "satisfied")])
-    text, problems = _text(comment, "comment", COMMENT_MAX, required=None if satisfied else _(
-        "Say why you are not satisfied."))
+    if records_for_client(actor, follow_up):
+        # How the operator learnt the client's verdict is its evidence (R-ASM-04).
+        required = _("Say how the client gave its verdict (phone call, visit …) and what it said.")
+    else:
+        required = None if satisfied else _("Say why you are not satisfied.")
+    text, problems = _text(comment, "comment", COMMENT_MAX, required=required)
     if problems:
         raise InvalidInput(problems)
     before = _snapshot(follow_up)
@@ -311,7 +325,9 @@ def judge_follow_up(follow_up: FollowUp, satisfied: bool, comment: Any, actor: U
     follow_up.verdict_by_id = actor.id
     follow_up.closed_at = now or utcnow()
     record_audit("follow_up.judge", object_type="follow_up", object_id=follow_up.id,
-                 before=before, after=_snapshot(follow_up), actor=actor)
+                 before=before, after={**_snapshot(follow_up),
+                                       "recorded_for_client": records_for_client(actor, follow_up)},
+                 actor=actor)
     _tell_institution(follow_up, "follow_up_judged", f"follow_up.judged:{follow_up.id}",
                       channels=("inbox",), satisfied=satisfied, verdict=text or "")
     db.session.commit()

@@ -147,6 +147,7 @@ def _detail(follow_up: FollowUp, respond_form: RespondForm | None = None,
                            review=follow_up.review, status_labels=STATUS_LABELS,
                            respond_form=respond_form if can_respond else None,
                            judge_form=(judge_form or JudgeForm()) if can_judge else None,
+                           for_client=can_judge and service.records_for_client(current_user, follow_up),
                            order_url=_order_url(row.order.id))
 
 

@@ -213,7 +213,7 @@ def test_the_follow_up_cycle_respond_update_judge_and_then_frozen_R_OPS_04(world
         OutboxMessage.template == "follow_up_responded", OutboxMessage.channel == "inbox",
         OutboxMessage.recipient_user_id == world.customer.id)).all()
     assert len(told) == 2 and "退还加急费800元" in told[1]  # each answer once, the retry not again
-    for user in (world.agent, world.other_enterprise, world.other_operator):
+    for user in (world.agent, world.other_enterprise, world.regulator):
         with pytest.raises(PermissionDenied):
             service.judge_follow_up(follow_up, True, None, user)
     with pytest.raises(InvalidInput) as exc:  # unsatisfied needs the reason: the deduction's evidence
@@ -579,3 +579,26 @@ def test_out_of_range_ids_and_pages_are_not_found_not_server_errors(world):
     assert body["data"] == {"followUp": {"__typename": "NotFoundError"},
                             "followUps": {"__typename": "NotFoundError", "field": "institutionId"},
                             "institutionReviews": {"__typename": "NotFoundError"}}
+
+
+def test_an_operator_records_the_verdict_a_silent_client_gave_by_phone_R_G_08_R_ONB_06(world):
+    """A client who never logs in again would keep the follow-up — and the institution's exit —
+    open for ever: any operator may record the verdict the client gave by phone or at a window
+    (R-G-08), but must say how it was given (the evidence, R-ASM-04); the audit row says it was
+    recorded for the client. The institution's own staff never judge, whatever their role."""
+    follow_up = world.bad()
+    service.respond_to_follow_up(follow_up, "已上门复检并重新出具报告", world.agent)
+    assert service.may_judge(world.other_operator, follow_up)
+    assert service.records_for_client(world.other_operator, follow_up)
+    assert not service.records_for_client(world.customer, follow_up)
+    with pytest.raises(InvalidInput) as exc:  # even "satisfied" needs how it was learnt
+        service.judge_follow_up(follow_up, True, "", world.other_operator)
+    assert problems(exc) == {("REQUIRED", "comment")}
+    assert follow_up.status is FollowUpStatus.RESPONDED
+    service.judge_follow_up(follow_up, True, "11月20日电话回访何志强，表示对复检结果满意",
+                            world.other_operator)
+    assert follow_up.status is FollowUpStatus.SATISFIED
+    assert follow_up.verdict_by_id == world.other_operator.id
+    (row,) = audit("follow_up.judge")
+    assert row.actor_id == world.other_operator.id and row.after["recorded_for_client"] is True
+    assert service.open_matters_of(world.institution) == []
