@@ -42,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from core.testing_processes import run_benchmark  # noqa: E402
 
 DEFAULT_URL = os.environ.get("QI_BENCH_ASSESSMENT_URL",
                              "postgresql://postgres@127.0.0.1:5432/qi_bench_assessment")
@@ -857,20 +858,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the database's name must start with qi_bench_ (it is dropped and created)")
     if not 1 <= args.sample <= args.institutions:
         parser.error("--sample must be between 1 and --institutions")
-    cleanup: list[Callable[[], None]] = []
-    with tempfile.TemporaryDirectory(prefix="qi-assessment-bench-") as tmp:
-        try:
-            ok = run(args, cleanup, Path(tmp))
-        except Exception:
-            traceback.print_exc()
-            return 1
-        finally:
-            for step in reversed(cleanup):
-                try:
-                    step()
-                except Exception:
-                    traceback.print_exc()
-    return 0 if ok else 2
+    return run_benchmark(lambda tmp, cleanup: run(args, cleanup, tmp), "qi-assessment-bench-")
 
 
 if __name__ == "__main__":

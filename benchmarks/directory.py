@@ -34,9 +34,7 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from core.testing_processes import run_benchmark  # noqa: E402
 
 DEFAULT_SERVER = os.environ.get("QI_BENCH_PG_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = "qi_bench_directory"
@@ -496,20 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.database.startswith("qi_bench_"):
         parser.error("--database must start with qi_bench_ (it is dropped and created)")
-    cleanup: list[Callable[[], None]] = []
-    with tempfile.TemporaryDirectory(prefix="qi-directory-bench-") as tmp:
-        try:
-            ok = run(args, cleanup, Path(tmp))
-        except Exception:
-            traceback.print_exc()
-            return 1
-        finally:
-            for step in reversed(cleanup):
-                try:
-                    step()
-                except Exception:
-                    traceback.print_exc()
-    return 0 if ok else 2
+    return run_benchmark(lambda tmp, cleanup: run(args, cleanup, tmp), "qi-directory-bench-")
 
 
 if __name__ == "__main__":

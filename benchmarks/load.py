@@ -55,12 +55,8 @@ import os
 import random
 import re
 import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -82,6 +78,7 @@ from core.testing_processes import (  # noqa: E402
     Service,
     create_database,
     drop_database,
+    run_benchmark,
     start_gunicorn,
     wait_for_http,
 )
@@ -923,22 +920,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.users < 50:  # a smoke run: the same mix in proportion, at least one of each
         for cls in (EnterpriseUser, InstitutionAdmin, Operator):
             cls.fixed_count = max(1, round(cls.fixed_count * args.users / 50))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    tmp = Path(tempfile.mkdtemp(prefix="qi-load-bench-"))
-    cleanup: list[Callable[[], None]] = []
-    try:
-        ok = run(args, tmp, cleanup)
-    except Exception:
-        traceback.print_exc()
-        return 1
-    finally:
-        for stop in reversed(cleanup):
-            try:
-                stop()
-            except Exception:
-                traceback.print_exc()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0 if ok else 2
+    return run_benchmark(lambda tmp, cleanup: run(args, tmp, cleanup), "qi-load-bench-")
 
 
 if __name__ == "__main__":

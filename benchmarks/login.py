@@ -38,14 +38,10 @@ import http.client
 import os
 import re
 import secrets
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -60,6 +56,7 @@ from core.testing_processes import (  # noqa: E402
     Service,
     create_database,
     drop_database,
+    run_benchmark,
     start_gunicorn,
     wait_for_http,
 )
@@ -327,22 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--compare: slots[:wait_ms],… like 0,1:2000,1:500")
     if args.burst < 1 or args.rounds < 1 or not args.compare or min(c for c, _ in args.compare) < 0:
         parser.error("--burst and --rounds at least 1; --compare: slots of 0 or more")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    tmp = Path(tempfile.mkdtemp(prefix="qi-login-bench-"))
-    cleanup: list[Any] = []
-    try:
-        run(args, tmp, cleanup)
-    except Exception:
-        traceback.print_exc()
-        return 1
-    finally:
-        for stop in reversed(cleanup):
-            try:
-                stop()
-            except Exception:
-                traceback.print_exc()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_benchmark(lambda tmp, cleanup: run(args, tmp, cleanup), "qi-login-bench-")
 
 
 if __name__ == "__main__":

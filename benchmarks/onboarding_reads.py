@@ -25,12 +25,9 @@ import cProfile
 import io
 import pstats
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from graphql_operations import load_operations  # noqa: E402 (benchmarks/, on sys.path)
 
-from core.testing_processes import create_database, drop_database  # noqa: E402
+from core.testing_processes import create_database, drop_database, run_benchmark  # noqa: E402
 
 ADMIN, OPERATOR = "13922000001", "13800000002"  # the live lab's admin, the demo operator
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -170,21 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="where the scratch database is created")
     args = parser.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="qi-onboarding-reads-"))
-    cleanup: list[Callable[[], None]] = []
-    try:
-        run(args, tmp, cleanup)
-    except Exception:
-        traceback.print_exc()
-        return 1
-    finally:
-        for stop in reversed(cleanup):
-            try:
-                stop()
-            except Exception:
-                traceback.print_exc()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_benchmark(lambda tmp, cleanup: run(args, tmp, cleanup), "qi-onboarding-reads-")
 
 
 if __name__ == "__main__":

@@ -30,14 +30,10 @@ import hashlib
 import http.client
 import os
 import secrets
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.cookies import SimpleCookie
@@ -48,7 +44,7 @@ from urllib.parse import urlencode, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.testing_processes import Service, children_of, wait_for_http  # noqa: E402
+from core.testing_processes import Service, children_of, run_benchmark, wait_for_http  # noqa: E402
 from core.testing_processes import start_gunicorn as start_gunicorn_service  # noqa: E402
 
 MiB = 1024 * 1024
@@ -495,23 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.size_mb < 1 or args.repeat < 1:
         parser.error("--size-mb and --repeat must be at least 1")
-    # A plain `kill` tears down like Ctrl-C: through the `finally` below.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    tmp = Path(tempfile.mkdtemp(prefix="qi-upload-bench-"))
-    cleanup: list[Any] = []
-    try:
-        run(args, tmp, cleanup)
-    except Exception:
-        traceback.print_exc()
-        return 1
-    finally:
-        for stop in reversed(cleanup):
-            try:
-                stop()
-            except Exception:
-                traceback.print_exc()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return 0
+    return run_benchmark(lambda tmp, cleanup: run(args, tmp, cleanup), "qi-upload-bench-")
 
 
 if __name__ == "__main__":

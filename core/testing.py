@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -315,6 +316,26 @@ def graphql_login(app: Flask, user: Any) -> GraphQLClient:
     body = client(LOGIN_MUTATION, {"i": {"identifier": user.email or user.phone,
                                          "password": TEST_PASSWORD}})
     assert body["data"]["login"]["__typename"] == "LoginSuccess", body
+    return client
+
+
+_CSRF_INPUT = re.compile(r'<input[^>]*name="csrf_token"[^>]*>')
+
+
+def csrf_token_in(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    tag = _CSRF_INPUT.search(html)
+    assert tag is not None, "no CSRF token on the page"
+    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
+
+
+def web_login(app: Flask, user: Any) -> FlaskClient:
+    """A test client logged in as `user` through the login form (a session cookie)."""
+    client = app.test_client()
+    token = csrf_token_in(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"identifier": user.email or user.phone,
+                                            "password": TEST_PASSWORD, "csrf_token": token})
+    assert response.status_code == 302, response.status_code
     return client
 
 

@@ -2,7 +2,7 @@
 must run as production runs it, in a process of its own; and the scratch PostgreSQL databases
 they run against. Not a conftest on purpose.
 
-Used by `tests/scaleout/`, `benchmarks/load.py`, `benchmarks/login.py` and `benchmarks/upload.py`;
+Used by `tests/scaleout/` and the benchmarks (`run_benchmark` is every benchmark's `main` body);
 SeaweedFS has its own starter (`core.testing_s3.start_seaweed`). Each process starts in a new
 session, so `stop()` and `kill()` reach its children too (gunicorn's workers, Celery's pool).
 """
@@ -12,16 +12,21 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
+
+Cleanup = list[Callable[[], None]]
 
 ROOT = Path(__file__).resolve().parent.parent  # gunicorn reads gunicorn.conf.py from here
 VENV_BIN = Path(sys.executable).parent
@@ -184,3 +189,26 @@ def drop_database(url: str) -> None:
     assert name and name.startswith("qi_"), f"refusing to drop {name!r}: not a scratch database"
     with psycopg.connect(libpq_url(database_url(url, "postgres")), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_benchmark(run: Callable[[Path, Cleanup], bool | None], prefix: str) -> int:
+    """A benchmark's run with its scratch folder and teardown: `run(tmp, cleanup)` appends each
+    thing it starts or creates to `cleanup`, which is undone in reverse whatever happens (also on
+    a plain `kill`, which tears down like Ctrl-C). Exit status: 0, 1 on an exception, 2 when
+    `run` returns False (a target missed)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    cleanup: Cleanup = []
+    try:
+        ok = run(tmp, cleanup)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    finally:
+        for step in reversed(cleanup):
+            try:
+                step()
+            except Exception:
+                traceback.print_exc()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 2 if ok is False else 0

@@ -311,7 +311,8 @@ def judge_follow_up(follow_up: FollowUp, satisfied: bool, comment: Any, actor: U
     if not isinstance(satisfied, bool):
         raise InvalidInput([Problem(ErrorCode.INVALID_INPUT, _("Say whether you are satisfied."),
                                     "satisfied")])
-    if records_for_client(actor, follow_up):
+    for_client = records_for_client(actor, follow_up)
+    if for_client:
         # How the operator learnt the client's verdict is its evidence (R-ASM-04).
         required = _("Say how the client gave its verdict (phone call, visit …) and what it said.")
     else:
@@ -326,7 +327,7 @@ def judge_follow_up(follow_up: FollowUp, satisfied: bool, comment: Any, actor: U
     follow_up.closed_at = now or utcnow()
     record_audit("follow_up.judge", object_type="follow_up", object_id=follow_up.id,
                  before=before, after={**_snapshot(follow_up),
-                                       "recorded_for_client": records_for_client(actor, follow_up)},
+                                       "recorded_for_client": for_client},
                  actor=actor)
     _tell_institution(follow_up, "follow_up_judged", f"follow_up.judged:{follow_up.id}",
                       channels=("inbox",), satisfied=satisfied, verdict=text or "")

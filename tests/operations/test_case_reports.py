@@ -5,7 +5,6 @@ item 6, the client's contact masked for anybody not entitled (R-G-05), who reads
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -27,7 +26,14 @@ from core.institutions.models import InstitutionStatus, StaffRole
 from core.institutions.service import add_staff, create_institution
 from core.masking import mask_contact, mask_email, mask_organisation, mask_person_name, mask_phone
 from core.orders import service as orders
-from core.testing import TEST_PASSWORD, GraphQLClient, audit_events, graphql_login, problem_fields
+from core.testing import (
+    GraphQLClient,
+    audit_events,
+    csrf_token_in,
+    graphql_login,
+    problem_fields,
+    web_login,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 CLIENT_PHONE = "13812345678"
@@ -327,7 +333,7 @@ def test_the_client_contact_is_for_the_admin_and_platform_staff_not_agents_R_G_0
         one = client("query($id: ID!) { caseReport(id: $id) { ... on CaseReportSuccess { "
                      "caseReport { clientContact } } } }", {"id": str(report.id)}, csrf=False)
         assert one["data"]["caseReport"]["caseReport"]["clientContact"] == contact
-        web = _web(world, user)
+        web = web_login(world.app, user)
         for url in (f"/case-reports/{report.id}", f"/institutions/{world.lab.id}/case-reports",
                     "/case-reports"):
             html = web.get(url).get_data(as_text=True)
@@ -446,27 +452,12 @@ def test_case_report_pages_use_a_fixed_number_of_statements(world):
 # ---------------------------------------------------------------- web pages
 
 
-def _csrf(html: str) -> str:
-    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html)
-    assert tag is not None
-    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
-
-
-def _web(world: World, user: User) -> Any:
-    client = world.app.test_client()
-    token = _csrf(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"identifier": user.email or user.phone,
-                                            "password": TEST_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
 def test_web_report_as_case_from_the_thread_list_detail_and_withdraw_R_OPS_02(world):
     c = world.consultation(sh(2026, 3, 2, 9, 15))
-    admin = _web(world, world.admin)
+    admin = web_login(world.app, world.admin)
     thread = admin.get(f"/consultations/{c.id}").get_data(as_text=True)
     assert 'id="report-case"' in thread
-    assert 'id="report-case"' not in _web(world, world.client).get(
+    assert 'id="report-case"' not in web_login(world.app, world.client).get(
         f"/consultations/{c.id}").get_data(as_text=True)
     form_url = f"/institutions/{world.lab.id}/case-reports/new?consultation_id={c.id}"
     page = admin.get(form_url).get_data(as_text=True)
@@ -477,29 +468,29 @@ def test_web_report_as_case_from_the_thread_list_detail_and_withdraw_R_OPS_02(wo
             "reply": "GB 4706.1", "business_followed": "y", "amount_saved": "-3",
             "consultation_id": str(c.id)}
     assert admin.post(form_url, data=data).status_code == 400  # no CSRF token
-    refused = admin.post(form_url, data={**data, "csrf_token": _csrf(page)})
+    refused = admin.post(form_url, data={**data, "csrf_token": csrf_token_in(page)})
     assert refused.status_code == 200 and 'id="amount_saved-error"' in refused.get_data(as_text=True)
     assert db.session.scalar(select(CaseReport.id)) is None
-    done = admin.post(form_url, data={**data, "amount_saved": "2600", "csrf_token": _csrf(page)})
+    done = admin.post(form_url, data={**data, "amount_saved": "2600", "csrf_token": csrf_token_in(page)})
     assert done.status_code == 302
     report = db.session.scalars(select(CaseReport)).one()
     assert report.consultation_id == c.id and report.amount_saved_yuan == Decimal("2600.00")
     listing = admin.get(f"/institutions/{world.lab.id}/case-reports?year=2026").get_data(as_text=True)
     assert "电磁灶出口安全检测咨询" in listing and CLIENT_PHONE in listing
-    assert "佛山市顺德区美达电器有限公司" in _web(world, world.operator).get("/case-reports").get_data(
-        as_text=True)
+    operator_listing = web_login(world.app, world.operator).get("/case-reports")
+    assert "佛山市顺德区美达电器有限公司" in operator_listing.get_data(as_text=True)
     detail = admin.get(f"/case-reports/{report.id}").get_data(as_text=True)
     assert admin.post(f"/case-reports/{report.id}/withdraw",
-                      data={"reason": "重复录入", "csrf_token": _csrf(detail)}).status_code == 302
+                      data={"reason": "重复录入", "csrf_token": csrf_token_in(detail)}).status_code == 302
     db.session.expire_all()
     assert db.session.get(CaseReport, report.id).withdrawn_reason == "重复录入"
     # Outsiders: not found (audited), and no form to report for another institution.
     for user in (world.client, world.other_admin):
-        web = _web(world, user)
+        web = web_login(world.app, user)
         assert web.get(f"/case-reports/{report.id}").status_code == 404
         assert web.get(f"/institutions/{world.lab.id}/case-reports").status_code == 404
         assert web.get(f"/institutions/{world.lab.id}/case-reports/new").status_code == 404
-    assert _web(world, world.client).get("/case-reports").status_code == 403
+    assert web_login(world.app, world.client).get("/case-reports").status_code == 403
 
 
 def test_ids_and_pages_that_name_no_row_are_not_found_not_server_errors_SECURITY_9(world):
@@ -516,7 +507,7 @@ def test_ids_and_pages_that_name_no_row_are_not_found_not_server_errors_SECURITY
         world.report(consultationId=huge, orderId=str(2**31))
     assert problem_fields(exc.value) == {"consultationId": ErrorCode.INVALID_INPUT,
                                           "orderId": ErrorCode.INVALID_INPUT}
-    web = _web(world, world.admin)
+    web = web_login(world.app, world.admin)
     for url in (f"/case-reports/{huge}", f"/institutions/{huge}/case-reports",
                 f"/institutions/{huge}/case-reports/new",
                 f"/institutions/{world.lab.id}/case-reports/new?consultation_id={huge}"):
@@ -527,8 +518,8 @@ def test_ids_and_pages_that_name_no_row_are_not_found_not_server_errors_SECURITY
 
 
 def test_an_outsiders_post_is_refused_and_audited_whatever_the_form_holds_SECURITY_9(world):
-    web = _web(world, world.other_admin)
-    token = _csrf(web.get(f"/institutions/{world.other.id}/case-reports/new").get_data(as_text=True))
+    web = web_login(world.app, world.other_admin)
+    token = csrf_token_in(web.get(f"/institutions/{world.other.id}/case-reports/new").get_data(as_text=True))
     over_long = {"client_name": "x" * 201, "csrf_token": token}  # fails the form's own checks
     assert web.post(f"/institutions/{world.lab.id}/case-reports/new", data=over_long).status_code == 404
     [row] = audit_events("case_report.report", "denied")
@@ -538,7 +529,7 @@ def test_an_outsiders_post_is_refused_and_audited_whatever_the_form_holds_SECURI
 def test_a_withdrawn_reason_is_shown_as_text_not_markup_SECURITY_9(world):
     report = world.report()
     service.withdraw(report, reason='<script>alert("x")</script>', actor=world.admin)
-    html = _web(world, world.admin).get(f"/case-reports/{report.id}").get_data(as_text=True)
+    html = web_login(world.app, world.admin).get(f"/case-reports/{report.id}").get_data(as_text=True)
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
 
 
@@ -589,7 +580,7 @@ def test_web_case_report_lists_use_a_fixed_number_of_statements(world):
     for n in range(3):
         world.report(actor=world.agent, clientContact=f"1381234{n:04d}",
                      consultedAt=sh(2026, 1, 20, 9, 0), now=sh(2026, 2, 1, 9, 0) + timedelta(hours=n))
-    webs = {u.id: _web(world, u) for u in (world.operator, world.agent)}
+    webs = {u.id: web_login(world.app, u) for u in (world.operator, world.agent)}
     urls = ("/case-reports", f"/institutions/{world.lab.id}/case-reports?year=2026")
     few = {(u, url): _web_statements(web, url)[1] for u, web in webs.items() for url in urls}
     for n in range(3, 25):

@@ -5,7 +5,6 @@ complaints blocking exit (R-ONB-06) and removal after a serious complaint (R-OPS
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -28,7 +27,14 @@ from core.notifications.models import OutboxMessage
 from core.onboarding import exit as exits
 from core.onboarding.models import RemovalNotice, RemovalReason
 from core.orders import service as orders
-from core.testing import TEST_PASSWORD, GraphQLClient, audit_events, graphql_login, problem_fields
+from core.testing import (
+    GraphQLClient,
+    audit_events,
+    csrf_token_in,
+    graphql_login,
+    problem_fields,
+    web_login,
+)
 
 SH = ZoneInfo("Asia/Shanghai")
 PHONE = "13812345678"
@@ -403,7 +409,7 @@ def test_web_complaint_lists_use_a_fixed_number_of_statements(world, make_user):
 
     for n in range(3):
         file(n)
-    webs = {u.id: _web(world, u) for u in (world.operator, world.agent)}
+    webs = {u.id: web_login(world.app, u) for u in (world.operator, world.agent)}
     urls = ("/complaints", "/complaints?status=filed")
     few = {(u, url): statements(web, url)[1] for u, web in webs.items() for url in urls}
     few[(world.operator.id, "/complaints/queue")] = statements(webs[world.operator.id],
@@ -561,14 +567,14 @@ def test_ids_and_pages_that_name_no_row_are_not_found_not_server_errors_SECURITY
         world.file(order_id=2**31, consultation_id=2**40)
     assert problem_fields(exc.value) == {"orderId": ErrorCode.INVALID_INPUT,
                                           "consultationId": ErrorCode.INVALID_INPUT}
-    web = _web(world, world.customer)
+    web = web_login(world.app, world.customer)
     for url in (f"/complaints/{huge}", f"/institutions/{huge}/complaints/new"):
         assert web.get(url).status_code == 404, url
     for url in (f"/complaints/{huge}/withdraw", f"/complaints/{huge}/verify"):
         assert web.post(url).status_code in (400, 404), url
     assert web.get(f"/complaints?page={huge}").status_code == 200
     url = f"/institutions/{world.lab.id}/complaints/new"
-    token = _csrf(web.get(url).get_data(as_text=True))
+    token = csrf_token_in(web.get(url).get_data(as_text=True))
     refused = web.post(url, data={"subject": "报告延期", "body": "超过两周", "order_id": huge,
                                   "csrf_token": token})
     assert refused.status_code == 200 and 'id="order_id-error"' in refused.get_data(as_text=True)
@@ -609,38 +615,24 @@ def test_graphql_file_withdraw_and_verify_R_G_04(world):
 # ---------------------------------------------------------------- web pages
 
 
-def _csrf(html: str) -> str:
-    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html)
-    assert tag is not None
-    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
-
-
-def _web(world: World, user: User) -> Any:
-    client = world.app.test_client()
-    token = _csrf(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"identifier": user.email or user.phone,
-                                            "password": TEST_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
 def test_web_file_verify_and_remove_with_csrf_R_OPS_06(world):
-    customer = _web(world, world.customer)
+    customer = web_login(world.app, world.customer)
     url = f"/institutions/{world.lab.id}/complaints/new"
     # The institution page offers the complaint form to enterprises.
     assert f'href="{url}"' in customer.get(f"/institutions/{world.lab.id}").get_data(as_text=True)
     page = customer.get(url).get_data(as_text=True)
     data = {"subject": "出具虚假检测数据", "body": "报告中的温升数据与我司复测结果严重不符。"}
     assert customer.post(url, data=data).status_code == 400  # no CSRF token
-    assert customer.post(url, data={**data, "csrf_token": _csrf(page)}).status_code == 302
+    assert customer.post(url, data={**data, "csrf_token": csrf_token_in(page)}).status_code == 302
     complaint = db.session.scalars(select(Complaint)).one()
     mine = customer.get("/complaints").get_data(as_text=True)
     assert "出具虚假检测数据" in mine and PHONE in mine
-    admin_list = _web(world, world.admin).get("/complaints").get_data(as_text=True)
+    admin_list = web_login(world.app, world.admin).get("/complaints").get_data(as_text=True)
     assert "138****5678" in admin_list and PHONE not in admin_list
-    assert _web(world, world.outsider).get(f"/complaints/{complaint.id}").status_code == 404
-    assert _web(world, world.admin).get(f"/institutions/{world.lab.id}/complaints/new").status_code == 403
-    operator = _web(world, world.operator)
+    assert web_login(world.app, world.outsider).get(f"/complaints/{complaint.id}").status_code == 404
+    admin_form = web_login(world.app, world.admin).get(f"/institutions/{world.lab.id}/complaints/new")
+    assert admin_form.status_code == 403
+    operator = web_login(world.app, world.operator)
     queue = operator.get("/complaints/queue").get_data(as_text=True)
     assert f'id="complaint-{complaint.id}"' in queue
     assert customer.get("/complaints/queue").status_code == 403
@@ -650,21 +642,21 @@ def test_web_file_verify_and_remove_with_csrf_R_OPS_06(world):
     assert operator.post(verify_url, data={"outcome": "verified", "serious": "y",
                                            "notes": "复测数据与报告不符，查实。"}).status_code == 400
     missing = operator.post(verify_url, data={"outcome": "verified", "notes": "",
-                                              "csrf_token": _csrf(detail)})
+                                              "csrf_token": csrf_token_in(detail)})
     assert missing.status_code == 400 and 'id="notes-error"' in missing.get_data(as_text=True)
     assert operator.post(verify_url, data={"outcome": "verified", "serious": "y",
                                            "notes": "复测数据与报告不符，查实。",
-                                           "csrf_token": _csrf(detail)}).status_code == 302
+                                           "csrf_token": csrf_token_in(detail)}).status_code == 302
     assert 'id="removal-form"' not in operator.get(f"/complaints/{complaint.id}").get_data(as_text=True)
-    regulator = _web(world, world.regulator)
+    regulator = web_login(world.app, world.regulator)
     detail = regulator.get(f"/complaints/{complaint.id}").get_data(as_text=True)
     assert 'id="removal-form"' in detail and 'id="verify-form"' not in detail
-    own_token = _csrf(operator.get(f"/complaints/{complaint.id}").get_data(as_text=True))
+    own_token = csrf_token_in(operator.get(f"/complaints/{complaint.id}").get_data(as_text=True))
     assert operator.post(f"/complaints/{complaint.id}/removal", data={
         "details": "x", "csrf_token": own_token}).status_code == 403
     assert regulator.post(f"/complaints/{complaint.id}/removal", data={
         "details": "出具虚假检测数据，投诉查实且情节严重", "legacy_days": "30",
-        "csrf_token": _csrf(detail)}).status_code == 302
+        "csrf_token": csrf_token_in(detail)}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Complaint, complaint.id).removal_notice_id is not None
     assert 'id="removal-notice"' in customer.get(f"/complaints/{complaint.id}").get_data(as_text=True)

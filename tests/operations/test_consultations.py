@@ -4,7 +4,6 @@ sees what (SECURITY.md 9) and open consultations blocking exit (R-ONB-06)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ from core.institutions.service import add_staff, create_institution
 from core.notifications.models import OutboxMessage
 from core.onboarding import exit as exits
 from core.onboarding import workflow
-from core.testing import TEST_PASSWORD, GraphQLClient, graphql_login
+from core.testing import GraphQLClient, csrf_token_in, graphql_login, web_login
 
 SH = ZoneInfo("Asia/Shanghai")
 MIN = 60
@@ -232,44 +231,29 @@ def test_nobody_else_sees_or_answers_a_consultation_SECURITY_9(world):
 # ---------------------------------------------------------------- the web pages
 
 
-def _csrf(html: str) -> str:
-    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html)
-    assert tag is not None
-    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
-
-
-def _web(world: World, user: User) -> Any:
-    client = world.app.test_client()
-    token = _csrf(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"identifier": user.email or user.phone,
-                                            "password": TEST_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
 def test_an_enterprise_asks_on_the_web_and_the_agent_answers_in_the_thread_R_OPS_03(world):
-    asker = _web(world, world.asker)
+    asker = web_login(world.app, world.asker)
     page = asker.get(f"/institutions/{world.institution.id}/consult")
     assert page.status_code == 200
     response = asker.post(f"/institutions/{world.institution.id}/consult", data={
         "subject": "电器能效检测费用", "body": "请问一台空调能效检测的费用？",
-        "csrf_token": _csrf(page.get_data(as_text=True))})
+        "csrf_token": csrf_token_in(page.get_data(as_text=True))})
     assert response.status_code == 302
     c = db.session.scalars(select(Consultation)).one()
-    agent = _web(world, world.agent)
+    agent = web_login(world.app, world.agent)
     inbox = agent.get("/consultations").get_data(as_text=True)
     assert "电器能效检测费用" in inbox
     thread = agent.get(f"/consultations/{c.id}").get_data(as_text=True)
     assert "138****5678" in thread and ASKER_PHONE not in thread
     assert agent.post(f"/consultations/{c.id}", data={
-        "body": "您好，费用约800元。", "csrf_token": _csrf(thread)}).status_code == 302
+        "body": "您好，费用约800元。", "csrf_token": csrf_token_in(thread)}).status_code == 302
     db.session.expire_all()
     c = db.session.get(Consultation, c.id)
     assert c.status is ConsultationStatus.ANSWERED and c.sla_rule is not None
     assert "电器能效检测费用" in asker.get("/consultations").get_data(as_text=True)
     # An institution's staff cannot ask; another enterprise cannot open the thread.
     assert agent.get(f"/institutions/{world.institution.id}/consult").status_code == 403
-    assert _web(world, world.other_enterprise).get(f"/consultations/{c.id}").status_code == 404
+    assert web_login(world.app, world.other_enterprise).get(f"/consultations/{c.id}").status_code == 404
 
 
 def test_the_asker_closes_a_consultation_on_the_web_others_cannot_R_ONB_06(world):
@@ -277,25 +261,25 @@ def test_the_asker_closes_a_consultation_on_the_web_others_cannot_R_ONB_06(world
     nothing; the institution may not close before answering (the rule's message is flashed);
     the asker closes it, which ends it as an open matter (R-ONB-06)."""
     c = world.ask(datetime(2026, 11, 23, 9, 0, tzinfo=SH))
-    stranger = _web(world, world.other_enterprise)
+    stranger = web_login(world.app, world.other_enterprise)
     own_form = stranger.get(f"/institutions/{world.institution.id}/consult").get_data(as_text=True)
     assert stranger.post(f"/consultations/{c.id}/close",
-                         data={"csrf_token": _csrf(own_form)}).status_code == 404
+                         data={"csrf_token": csrf_token_in(own_form)}).status_code == 404
     assert denied("consultation.read") or denied("consultation.close")
-    agent = _web(world, world.agent)
+    agent = web_login(world.app, world.agent)
     agent_page = agent.get(f"/consultations/{c.id}").get_data(as_text=True)
-    refused = agent.post(f"/consultations/{c.id}/close", data={"csrf_token": _csrf(agent_page)},
+    refused = agent.post(f"/consultations/{c.id}/close", data={"csrf_token": csrf_token_in(agent_page)},
                          follow_redirects=True)
     assert "请先回复该咨询，再关闭。" in refused.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Consultation, c.id).status is ConsultationStatus.OPEN
 
-    asker = _web(world, world.asker)
+    asker = web_login(world.app, world.asker)
     page = asker.get(f"/consultations/{c.id}").get_data(as_text=True)
     assert asker.post(f"/consultations/{c.id}/close", data={}).status_code in (302, 400)  # no token
     db.session.expire_all()
     assert db.session.get(Consultation, c.id).status is ConsultationStatus.OPEN
     assert asker.post(f"/consultations/{c.id}/close",
-                      data={"csrf_token": _csrf(page)}).status_code == 302
+                      data={"csrf_token": csrf_token_in(page)}).status_code == 302
     db.session.expire_all()
     assert db.session.get(Consultation, c.id).status is ConsultationStatus.CLOSED

@@ -5,7 +5,6 @@ enterprise (R-G-08), and who sees what (SECURITY.md 9)."""
 
 from __future__ import annotations
 
-import re
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -29,7 +28,7 @@ from core.institutions.service import add_staff
 from core.notifications.models import OutboxMessage
 from core.orders.models import Order, OrderSource
 from core.tasks import jobs
-from core.testing import TEST_PASSWORD, GraphQLClient, graphql_login
+from core.testing import GraphQLClient, csrf_token_in, graphql_login, web_login
 
 CUSTOMER_PHONE = "13631000001"
 MASKED_PHONE = "136****0001"
@@ -466,39 +465,24 @@ def test_the_deadline_job_closes_expired_demands_once(world):
 # ---------------------------------------------------------------- the web pages
 
 
-def _csrf(html: str) -> str:
-    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html)
-    assert tag is not None
-    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
-
-
-def _web(world: World, user: User) -> Any:
-    client = world.app.test_client()
-    token = _csrf(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"identifier": user.email or user.phone,
-                                            "password": TEST_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
 def test_the_web_pages_post_respond_pick_and_hide_R_G_02_R_G_05(world):
-    customer = _web(world, world.customer)
+    customer = web_login(world.app, world.customer)
     page = customer.get("/demands/new")
     assert page.status_code == 200
     form = {"category": "metrology", "title": TITLE, "description": DESCRIPTION, "budget": "6000",
             "deadline": (local_today() + timedelta(days=7)).isoformat()}
     assert customer.post("/demands/new", data=form).status_code == 400  # no CSRF token
     bad = customer.post("/demands/new", data={**form, "budget": "-5",
-                                              "csrf_token": _csrf(page.get_data(as_text=True))})
+                                              "csrf_token": csrf_token_in(page.get_data(as_text=True))})
     assert bad.status_code == 200 and 'id="budget-error"' in bad.get_data(as_text=True)
     response = customer.post("/demands/new", data={**form,
-                                                   "csrf_token": _csrf(page.get_data(as_text=True))})
+                                                   "csrf_token": csrf_token_in(page.get_data(as_text=True))})
     assert response.status_code == 302
     demand = db.session.scalars(select(Demand)).one()
     detail = customer.get(f"/demands/{demand.id}").get_data(as_text=True)
     assert "顺德区计量检测所" in detail and "同区县（440606）" in detail
 
-    agent = _web(world, world.near_agent)
+    agent = web_login(world.app, world.near_agent)
     hall = agent.get("/demands").get_data(as_text=True)
     assert TITLE in hall and MASKED_NAME in hall and "美达" not in hall
     detail = agent.get(f"/demands/{demand.id}").get_data(as_text=True)
@@ -506,46 +490,46 @@ def test_the_web_pages_post_respond_pick_and_hide_R_G_02_R_G_05(world):
     assert CUSTOMER_PHONE not in detail and 'id="respond-form"' in detail
     assert agent.post(f"/demands/{demand.id}/respond", data={
         "institution_id": str(world.near.id), "message": "可上门校准", "quote": "4800",
-        "service_item_id": str(world.near_item.id), "csrf_token": _csrf(detail)}).status_code == 302
+        "service_item_id": str(world.near_item.id), "csrf_token": csrf_token_in(detail)}).status_code == 302
     assert agent.get("/demands/new").status_code == 403
 
     detail = customer.get(f"/demands/{demand.id}").get_data(as_text=True)
     response_id = db.session.scalars(select(DemandResponse.id)).one()
     assert f'id="pick-{response_id}"' in detail
     assert customer.post(f"/demands/{demand.id}/pick/{response_id}",
-                         data={"csrf_token": _csrf(detail)}).status_code == 302
+                         data={"csrf_token": csrf_token_in(detail)}).status_code == 302
     assert fresh(demand).status is DemandStatus.PICKED and count(Order) == 1
     detail = agent.get(f"/demands/{demand.id}").get_data(as_text=True)
     assert "佛山市顺德区美达电器有限公司" in detail  # picked: the enterprise is shown,
     assert MASKED_PHONE in detail and CUSTOMER_PHONE not in detail  # its phone masked for an agent
-    detail = _web(world, world.near_admin).get(f"/demands/{demand.id}").get_data(as_text=True)
+    detail = web_login(world.app, world.near_admin).get(f"/demands/{demand.id}").get_data(as_text=True)
     assert CUSTOMER_PHONE in detail  # and in full for the admin (R-G-05)
 
-    stranger = _web(world, world.other_enterprise)
+    stranger = web_login(world.app, world.other_enterprise)
     assert stranger.get(f"/demands/{demand.id}").status_code == 404
-    token = _csrf(stranger.get("/demands").get_data(as_text=True))
+    token = csrf_token_in(stranger.get("/demands").get_data(as_text=True))
     assert stranger.post(f"/demands/{demand.id}/pick/{response_id}",
                          data={"csrf_token": token}).status_code == 404
     assert len(audit("demand.read", "denied")) == 2
 
 
 def test_an_operator_files_a_demand_on_the_web_and_the_enterprise_closes_it_R_G_08(world):
-    operator = _web(world, world.operator)
+    operator = web_login(world.app, world.operator)
     page = operator.get("/demands/new").get_data(as_text=True)
     assert 'id="enterprise_phone"' in page
     response = operator.post("/demands/new", data={  # typed with spaces, as orders accept it
         "enterprise_phone": "136 3100 0001", "channel": "window", "category": "metrology",
         "title": "窗口受理：温度计校准", "description": DESCRIPTION,
-        "deadline": (local_today() + timedelta(days=3)).isoformat(), "csrf_token": _csrf(page)})
+        "deadline": (local_today() + timedelta(days=3)).isoformat(), "csrf_token": csrf_token_in(page)})
     assert response.status_code == 302
     demand = db.session.scalars(select(Demand)).one()
     assert demand.on_behalf and demand.channel == "window"
-    customer = _web(world, world.customer)
+    customer = web_login(world.app, world.customer)
     detail = customer.get(f"/demands/{demand.id}").get_data(as_text=True)
     assert customer.post(f"/demands/{demand.id}/close", data={
-        "reason": "", "csrf_token": _csrf(detail)}).status_code == 200  # the reason is required
+        "reason": "", "csrf_token": csrf_token_in(detail)}).status_code == 200  # the reason is required
     assert customer.post(f"/demands/{demand.id}/close", data={
-        "reason": "已找到服务机构", "csrf_token": _csrf(detail)}).status_code == 302
+        "reason": "已找到服务机构", "csrf_token": csrf_token_in(detail)}).status_code == 302
     assert fresh(demand).status is DemandStatus.CLOSED
     assert "窗口受理" in operator.get("/demands").get_data(as_text=True)
 
@@ -660,7 +644,7 @@ def test_out_of_range_numbers_and_reserved_pager_arguments_are_no_server_errors(
     for n in range(3):
         world.post(title=f"{TITLE}{n}")
     huge = "99999999999999999999"
-    agent = _web(world, world.near_agent)
+    agent = web_login(world.app, world.near_agent)
     assert agent.get(f"/demands?institution={huge}").status_code == 404
     assert audit("demand.access_denied", "denied")
     assert agent.get(f"/demands?page={huge}").status_code == 200

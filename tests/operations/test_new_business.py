@@ -4,7 +4,6 @@ the one rule: `core.institutions.intake`). Not live: "no such institution", as b
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +26,8 @@ from core.onboarding import exit as exits
 from core.onboarding.models import RemovalReason
 from core.orders import service as orders
 from core.orders.models import Order, OrderStatus
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, web_login
+from core.testing import csrf_token_in as csrf
 
 REFUSED = "该机构目前暂不在平台受理新的咨询、订单或预约。"
 ASK = """mutation($i: AskConsultationInput!) { askConsultation(input: $i) { __typename
@@ -58,11 +58,7 @@ class World:
                 db.session.scalar(select(func.count(Order.id))) or 0)
 
     def web(self, user: User) -> FlaskClient:
-        client = self.app.test_client()
-        token = csrf(client.get("/login").get_data(as_text=True))
-        assert client.post("/login", data={"identifier": user.email, "password": TEST_PASSWORD,
-                                           "csrf_token": token}).status_code == 302
-        return client
+        return web_login(self.app, user)
 
     def gql(self, user: User) -> GraphQLClient:
         client = GraphQLClient(self.app.test_client())
@@ -77,10 +73,6 @@ def world(app: Any, make_user: Any) -> World:
     return World(app, make_user)
 
 
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
-    assert found is not None, "no CSRF token on the page"
-    return found.group(1)
 
 
 def refused_code(call: Any) -> tuple[ErrorCode, str | None]:

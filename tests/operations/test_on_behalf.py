@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,8 @@ from core.db import db
 from core.enterprises.service import create_enterprise
 from core.errors import PermissionDenied
 from core.identity.models import Role, User
-from core.testing import TEST_PASSWORD, GraphQLClient
+from core.testing import TEST_PASSWORD, GraphQLClient, web_login
+from core.testing import csrf_token_in as _csrf
 
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) { __typename } }"""
 ANSWER = "__typename ... on UserError { code field message }"
@@ -53,18 +53,9 @@ class World:
         return client
 
     def web(self, user: User) -> Any:
-        client = self.app.test_client()
-        token = _csrf(client.get("/login").get_data(as_text=True))
-        response = client.post("/login", data={"identifier": user.email, "password": TEST_PASSWORD,
-                                                "csrf_token": token})
-        assert response.status_code == 302
-        return client
+        return web_login(self.app, user)
 
 
-def _csrf(html: str) -> str:
-    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html)
-    assert tag is not None
-    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ from core.institutions.models import StaffRole
 from core.institutions.service import add_staff
 from core.orders import service
 from core.orders.models import Order, OrderAttachment, OrderEvent, OrderSource, OrderStatus
-from core.testing import TEST_PASSWORD, GraphQLClient, audit_events
+from core.testing import GraphQLClient, audit_events, web_login
+from core.testing import csrf_token_in as csrf
 
 CUSTOMER_PHONE = "13631000088"
 MASKED = "136****0088"
@@ -56,12 +57,7 @@ class World:
                              actor=customer or self.customer)
 
     def web(self, user: User) -> FlaskClient:
-        client = self.app.test_client()
-        token = csrf(client.get("/login").get_data(as_text=True))
-        response = client.post("/login", data={"identifier": user.email, "password": TEST_PASSWORD,
-                                                "csrf_token": token})
-        assert response.status_code == 302
-        return client
+        return web_login(self.app, user)
 
 
 @pytest.fixture
@@ -69,10 +65,6 @@ def world(app: Any, make_user: Any) -> World:
     return World(app, make_user)
 
 
-def csrf(html: str) -> str:
-    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html)
-    assert tag is not None, "no CSRF token on the page"
-    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
 
 
 def fresh(order: Order) -> Order:

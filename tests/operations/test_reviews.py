@@ -38,7 +38,7 @@ from core.reviews import service
 from core.reviews.models import FollowUp, FollowUpStatus, Review
 from core.reviews.queries import NO_RATING, ratings, unsatisfied_follow_ups
 from core.tasks import get_job, run_job
-from core.testing import TEST_PASSWORD, GraphQLClient, graphql_login
+from core.testing import GraphQLClient, csrf_token_in, graphql_login, web_login
 
 SH = ZoneInfo("Asia/Shanghai")
 AGENT_PHONE = "13922000100"  # the factory's first agent
@@ -363,7 +363,7 @@ def test_operators_list_every_unresolved_follow_up_oldest_first_R_OPS_04(world):
             service.get_follow_up(follow_up.id, user)
     assert len(audit("follow_up.list", "denied")) == 3
     assert len(audit("follow_up.read", "denied")) == 4
-    page = _web(world, world.operator).get("/follow-ups").get_data(as_text=True)
+    page = web_login(world.app, world.operator).get("/follow-ups").get_data(as_text=True)
     order = [int(n) for n in re.findall(r'id="follow-up-(\d+)"', page)]
     assert order == [first.id, second.id, mine.id] and world.other.legal_name in page
 
@@ -485,54 +485,39 @@ def test_the_reviewer_is_shown_as_its_masked_enterprise_name_R_G_05():
 # ---------------------------------------------------------------- the web pages
 
 
-def _csrf(html: str) -> str:
-    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', html)
-    assert tag is not None
-    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)  # type: ignore[union-attr]
-
-
-def _web(world: World, user: User) -> Any:
-    client = world.app.test_client()
-    token = _csrf(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"identifier": user.email or user.phone,
-                                            "password": TEST_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
 def test_rate_respond_and_judge_on_the_web_with_csrf_and_404_for_strangers_R_OPS_04(world):
     order = world.completed(title="电饭锅能效检测")
-    customer = _web(world, world.customer)
+    customer = web_login(world.app, world.customer)
     assert 'id="review-order"' in customer.get(f"/orders/{order.id}").get_data(as_text=True)
     page = customer.get(f"/orders/{order.id}/review")
     assert page.status_code == 200 and "电饭锅能效检测" in page.get_data(as_text=True)
     url = f"/orders/{order.id}/review"
     assert customer.post(url, data={"stars": "2", "comment": "周期太长"}).status_code == 400  # no CSRF
-    token = _csrf(page.get_data(as_text=True))
+    token = csrf_token_in(page.get_data(as_text=True))
     refused = customer.post(url, data={"stars": "2", "comment": "", "csrf_token": token})
     assert refused.status_code == 200 and "评1星或2星时须填写评价内容" in refused.get_data(as_text=True)
     done = customer.post(url, data={"stars": "2", "comment": "周期太长", "csrf_token": token})
     follow_up = db.session.scalars(select(FollowUp)).one()
     assert done.status_code == 302 and done.headers["Location"].endswith(f"/follow-ups/{follow_up.id}")
     assert 'id="review-order"' not in customer.get(f"/orders/{order.id}").get_data(as_text=True)
-    agent = _web(world, world.agent)
+    agent = web_login(world.app, world.agent)
     assert 'id="review-order"' not in agent.get(f"/orders/{order.id}").get_data(as_text=True)
     detail = agent.get(f"/follow-ups/{follow_up.id}").get_data(as_text=True)
     assert "周期太长" in detail and 'id="respond-form"' in detail and 'id="judge-form"' not in detail
     assert agent.post(f"/follow-ups/{follow_up.id}/respond", data={
-        "response": "已安排加急", "csrf_token": _csrf(detail)}).status_code == 302
+        "response": "已安排加急", "csrf_token": csrf_token_in(detail)}).status_code == 302
     detail = customer.get(f"/follow-ups/{follow_up.id}").get_data(as_text=True)
     assert "已安排加急" in detail and 'id="judge-form"' in detail
     assert customer.post(f"/follow-ups/{follow_up.id}/judge", data={
-        "verdict": "satisfied", "comment": "", "csrf_token": _csrf(detail)}).status_code == 302
+        "verdict": "satisfied", "comment": "", "csrf_token": csrf_token_in(detail)}).status_code == 302
     db.session.expire_all()
     assert db.session.get(FollowUp, follow_up.id).status is FollowUpStatus.SATISFIED
     assert "已结束：客户满意" in customer.get("/follow-ups").get_data(as_text=True)
     # Strangers get 404 (audited); the institution's staff may see the order but never rate it.
-    stranger = _web(world, world.other_agent)
+    stranger = web_login(world.app, world.other_agent)
     assert stranger.get(f"/follow-ups/{follow_up.id}").status_code == 404
     assert stranger.get(f"/orders/{order.id}/review").status_code == 404
-    own_token = _csrf(stranger.get("/follow-ups").get_data(as_text=True))  # the logout form's
+    own_token = csrf_token_in(stranger.get("/follow-ups").get_data(as_text=True))  # the logout form's
     assert stranger.post(f"/follow-ups/{follow_up.id}/respond", data={
         "response": "x", "csrf_token": own_token}).status_code == 404
     assert agent.get(f"/orders/{order.id}/review").status_code == 403
@@ -565,7 +550,7 @@ def test_out_of_range_ids_and_pages_are_not_found_not_server_errors(world):
     """Past a 32-bit key (or a huge page) nothing reaches SQL: 404, an empty page or NOT_FOUND."""
     follow_up = world.bad()
     huge = "99999999999999999999"
-    customer = _web(world, world.customer)
+    customer = web_login(world.app, world.customer)
     assert customer.get(f"/follow-ups/{huge}").status_code == 404
     assert world.app.test_client().get(f"/institutions/{huge}/reviews").status_code == 404
     page = customer.get(f"/follow-ups?page={huge}")
